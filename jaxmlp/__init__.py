@@ -1,0 +1,1 @@
+"""jaxmlp: vectorized MLP-on-MNIST hyperparameter studies in JAX."""

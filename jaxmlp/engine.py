@@ -1,0 +1,182 @@
+"""Runs a group of members (one Structure) as one compiled, vmapped, sharded program.
+
+The member axis is sharded over every local device; a group too large for device
+memory runs in chunks. Members never interact, so a diverging member (NaN/inf)
+cannot disturb the others.
+"""
+
+import dataclasses
+import functools
+import os
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxmlp import train
+
+MEMBER_AXIS = 'members'
+
+
+class DeviceData(NamedTuple):
+  """The whole split, uint8 images, resident on (and replicated over) the devices."""
+  x_train: jax.Array
+  y_train: jax.Array
+  x_val: jax.Array
+  y_val: jax.Array
+  x_test: jax.Array
+  y_test: jax.Array
+
+
+def member_mesh() -> Mesh:
+  return Mesh(np.array(jax.devices()), (MEMBER_AXIS,))
+
+
+def put_data(split, mesh: Mesh) -> DeviceData:
+  replicated = NamedSharding(mesh, P())
+  arrays = (split.x_train, split.y_train, split.x_val, split.y_val, split.x_test,
+            split.y_test)
+  return DeviceData(*(jax.device_put(np.asarray(a), replicated) for a in arrays))
+
+
+@dataclasses.dataclass
+class GroupResult:
+  """Per-member arrays, member axis first."""
+  history: dict[str, np.ndarray]      # name -> (M, epochs)
+  test_loss: np.ndarray               # (M,)
+  test_accuracy: np.ndarray           # (M,)
+  weight_updates: np.ndarray          # (M,)
+  fit_time_s: np.ndarray              # (M,) wall time of the program the member ran in
+  compile_time_s: np.ndarray          # (M,)
+  members_per_program: np.ndarray     # (M,)
+
+
+def _device_memory_bytes(device) -> int:
+  stats = device.memory_stats() if hasattr(device, 'memory_stats') else None
+  if stats and stats.get('bytes_limit'):
+    return int(stats['bytes_limit'])
+  # CPU devices report no limit: they share the host's memory.
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // len(jax.devices())
+
+
+def bytes_per_member(structure: train.Structure, input_dim: int = 784) -> int:
+  """A generous estimate of one member's device footprint while training."""
+  sizes = (input_dim, *structure.hidden_sizes, 10)
+  params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+  # params, gradients, updates, two optimizer moments, and a copy in flight.
+  state = 4 * params * 6
+  width = sum(sizes[1:])
+  batch = structure.batch_size
+  activations = 4 * batch * (width * 4 + (input_dim if structure.shuffle else 0))
+  evaluation = 4 * train.EVAL_CHUNK * width * 2
+  return state + activations + evaluation
+
+
+def members_per_program(structure: train.Structure, requested: int, n_members: int,
+                        data_bytes: int) -> int:
+  """How many members one program takes: `requested`, or what fits in half the memory."""
+  n_devices = len(jax.devices())
+  if requested > 0:
+    per_device = -(-requested // n_devices)
+  else:
+    budget = _device_memory_bytes(jax.devices()[0]) // 2 - data_bytes
+    per_device = max(1, budget // bytes_per_member(structure))
+  per_device = min(per_device, -(-n_members // n_devices))
+  return per_device * n_devices
+
+
+def over_members(fn, in_axes, block: int):
+  """`fn` of one member, applied to a device's block of members.
+
+  A block of one is squeezed rather than vmapped: XLA's CPU kernels for a
+  batched matmul with a batch of one run well below the plain matmul's speed.
+  """
+  if block > 1:
+    return jax.vmap(fn, in_axes=in_axes)
+  def single(*args):
+    args = [jax.tree.map(lambda x: x[0], a) if ax == 0 else a
+            for a, ax in zip(args, in_axes)]
+    return jax.tree.map(lambda x: x[None], fn(*args))
+  return single
+
+
+def sharded(fn, in_axes, mesh: Mesh, block: int, **jit_kwargs):
+  """jit(shard_map(...)): each device runs `fn` over its own block of members."""
+  specs = tuple(P(MEMBER_AXIS) if ax == 0 else P() for ax in in_axes)
+  return jax.jit(jax.shard_map(over_members(fn, in_axes, block), mesh=mesh,
+                               in_specs=specs, out_specs=P(MEMBER_AXIS),
+                               # Members never communicate: no collectives to check.
+                               check_vma=False),
+                 **jit_kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _programs(structure: train.Structure, mesh: Mesh, block: int):
+  """The group's three programs; jit's cache keeps one executable per shape."""
+  partial = lambda fn: functools.partial(fn, structure=structure)
+  init = sharded(partial(train.init_state), (0, 0), mesh, block)
+  fit_epoch = sharded(partial(train.fit_epoch), (0, 0, None, None), mesh, block,
+                      donate_argnums=0)
+  test = sharded(partial(train.evaluate), (0, None, None, 0), mesh, block)
+  return init, fit_epoch, test
+
+
+def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
+              seeds: np.ndarray, data: DeviceData, epochs: int, mesh: Mesh, *,
+              max_members: int = 0,
+              on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+              ) -> GroupResult:
+  """Trains every member of a group for `epochs` epochs and tests it."""
+  n = len(seeds)
+  data_bytes = sum(a.nbytes for a in data)
+  chunk = members_per_program(structure, max_members, n, data_bytes)
+  parts = [_run_chunk(structure, {k: v[i:i + chunk] for k, v in hparams.items()},
+                      seeds[i:i + chunk], data, epochs, mesh, chunk, on_epoch)
+           for i in range(0, n, chunk)]
+  return GroupResult(**{
+      f.name: ({k: np.concatenate([p.history[k] for p in parts]) for k in parts[0].history}
+               if f.name == 'history'
+               else np.concatenate([getattr(p, f.name) for p in parts]))
+      for f in dataclasses.fields(GroupResult)})
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+  """Fills the program's unused member slots with copies of the first member."""
+  return np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
+
+
+def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, on_epoch):
+  n = len(seeds)
+  sharded = NamedSharding(mesh, P(MEMBER_AXIS))
+  put = lambda x: jax.device_put(_pad(np.asarray(x), size), sharded)
+  hparams_M = {k: put(np.asarray(v, np.float32)) for k, v in hparams.items()}
+  seeds_M = put(np.asarray(seeds, np.uint32))
+  init, fit_epoch, test = _programs(structure, mesh, size // mesh.size)
+
+  start = time.perf_counter()
+  state = init(seeds_M, hparams_M)
+  epoch_program = fit_epoch.lower(state, hparams_M, jnp.int32(0), data).compile()
+  jax.block_until_ready(state)
+  compile_time = time.perf_counter() - start
+
+  history = {k: np.zeros((n, epochs), np.float32) for k in train.EpochMetrics._fields}
+  start = time.perf_counter()
+  for epoch in range(epochs):
+    state, metrics = epoch_program(state, hparams_M, jnp.int32(epoch), data)
+    metrics = jax.device_get(metrics)
+    for name, value in metrics._asdict().items():
+      history[name][:, epoch] = value[:n]
+    if on_epoch is not None:
+      on_epoch(epoch, {k: v[:, epoch] for k, v in history.items()})
+  test_loss, test_accuracy = jax.device_get(
+      test(state.params, data.x_test, data.y_test, hparams_M))
+  fit_time = time.perf_counter() - start
+  updates = np.asarray(jax.device_get(state.step))[:n]
+
+  full = lambda value: np.full(n, value)
+  return GroupResult(history, np.asarray(test_loss[:n]), np.asarray(test_accuracy[:n]),
+                     updates, full(fit_time), full(compile_time), full(size))

@@ -1,0 +1,175 @@
+"""Training as pure functions of one member; vmap, jit and sharding wrap them in engine.py.
+
+Shape suffixes: B batch rows, D input features (784), C classes (10), N dataset rows.
+"""
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxmlp import model as model_lib
+from jaxmlp import optim
+
+HParams = dict[str, jax.Array]  # one member's numeric hyperparameters, traced
+EVAL_CHUNK = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class Structure:
+  """What fixes a compiled program's shapes; members sharing it train together."""
+  hidden_sizes: tuple[int, ...] = (128, 256)
+  kernel_init: str = 'glorot_uniform'
+  use_dropout: bool = False
+  optimizer: str = 'adam'
+  use_l1: bool = False
+  use_l2: bool = False
+  batch_size: int = 256
+  shuffle: bool = False
+
+  def model(self, hparams: HParams | None = None) -> model_lib.MLP:
+    hparams = hparams or {}
+    init = model_lib.kernel_initializer(
+        self.kernel_init, hparams.get('init_mean', 0.0),
+        hparams.get('init_stddev', 0.05))
+    return model_lib.MLP(tuple(self.hidden_sizes), use_dropout=self.use_dropout,
+                         kernel_init=init)
+
+  def optimizer_for(self, hparams: HParams) -> optax.GradientTransformation:
+    return optim.make_optimizer(self.optimizer, hparams, use_l1=self.use_l1,
+                                use_l2=self.use_l2)
+
+  def penalty(self, params, hparams: HParams):
+    return optim.penalty(params, hparams, use_l1=self.use_l1, use_l2=self.use_l2)
+
+
+class TrainState(NamedTuple):
+  params: Any
+  opt_state: Any
+  step: jax.Array  # weight updates so far
+  key: jax.Array   # the member's own stream for dropout and shuffling
+
+
+class Sums(NamedTuple):
+  """Batch-size-weighted sums, so the epoch mean matches Keras' running mean."""
+  loss: jax.Array
+  correct: jax.Array
+  count: jax.Array
+
+  @classmethod
+  def zeros(cls):
+    return cls(jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32),
+               jnp.zeros([], jnp.int32))
+
+  def __add__(self, other):
+    return Sums(*(a + b for a, b in zip(self, other)))
+
+
+def normalize(x_BD_u8):
+  return x_BD_u8.astype(jnp.float32) / 255.0
+
+
+def init_state(seed, hparams: HParams, structure: Structure,
+               input_dim: int = 784) -> TrainState:
+  init_key, run_key = jax.random.split(jax.random.key(seed))
+  params = structure.model(hparams).init(
+      init_key, jnp.zeros((1, input_dim), jnp.float32))['params']
+  opt_state = structure.optimizer_for(hparams).init(params)
+  return TrainState(params, opt_state, jnp.zeros([], jnp.int32), run_key)
+
+
+def train_step(state: TrainState, x_BD_u8, y_B, hparams: HParams,
+               structure: Structure) -> tuple[TrainState, Sums]:
+  """One Keras weight update; returns the batch's loss (penalty included) as sums."""
+  model = structure.model()
+  dropout_key = jax.random.fold_in(jax.random.fold_in(state.key, 0), state.step)
+
+  def cross_entropy(params):
+    logits_BC = model.apply({'params': params}, normalize(x_BD_u8), train=True,
+                            dropout_rate=hparams['dropout_rate'],
+                            rngs={'dropout': dropout_key})
+    return optax.softmax_cross_entropy_with_integer_labels(logits_BC, y_B).mean(), logits_BC
+
+  (ce, logits_BC), grads = jax.value_and_grad(cross_entropy, has_aux=True)(state.params)
+  loss = ce + structure.penalty(state.params, hparams)
+  tx = structure.optimizer_for(hparams)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  batch = y_B.shape[0]
+  sums = Sums(loss * batch, jnp.sum(jnp.argmax(logits_BC, -1) == y_B), jnp.int32(batch))
+  return TrainState(params, opt_state, state.step + 1, state.key), sums
+
+
+def train_epoch(state: TrainState, x_ND_u8, y_N, hparams: HParams, epoch,
+                structure: Structure) -> tuple[TrainState, Sums]:
+  """One pass over the training rows in Keras' order; the partial last batch is trained."""
+  n = x_ND_u8.shape[0]
+  batch = structure.batch_size
+  full_batches, remainder = divmod(n, batch)
+  order_N = None
+  if structure.shuffle:
+    shuffle_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), epoch)
+    order_N = jax.random.permutation(shuffle_key, n)
+
+  def rows(start, size):
+    if order_N is None:
+      return (jax.lax.dynamic_slice_in_dim(x_ND_u8, start, size),
+              jax.lax.dynamic_slice_in_dim(y_N, start, size))
+    index = jax.lax.dynamic_slice_in_dim(order_N, start, size)
+    return x_ND_u8[index], y_N[index]
+
+  def body(carry, i):
+    state, sums = carry
+    state, batch_sums = train_step(state, *rows(i * batch, batch), hparams, structure)
+    return (state, sums + batch_sums), None
+
+  (state, sums), _ = jax.lax.scan(body, (state, Sums.zeros()), jnp.arange(full_batches))
+  if remainder:
+    state, batch_sums = train_step(state, *rows(full_batches * batch, remainder),
+                                   hparams, structure)
+    sums = sums + batch_sums
+  return state, sums
+
+
+def evaluate(params, x_ND_u8, y_N, hparams: HParams,
+             structure: Structure) -> tuple[jax.Array, jax.Array]:
+  """Mean loss (penalty included, as Keras reports it) and accuracy, in row chunks."""
+  model = structure.model()
+  n = x_ND_u8.shape[0]
+  chunk = min(EVAL_CHUNK, n)
+  full_chunks, remainder = divmod(n, chunk)
+
+  def chunk_sums(start, size):
+    x = jax.lax.dynamic_slice_in_dim(x_ND_u8, start, size)
+    y = jax.lax.dynamic_slice_in_dim(y_N, start, size)
+    logits_BC = model.apply({'params': params}, normalize(x))
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits_BC, y)
+    return Sums(jnp.sum(ce), jnp.sum(jnp.argmax(logits_BC, -1) == y), jnp.int32(size))
+
+  def body(sums, i):
+    return sums + chunk_sums(i * chunk, chunk), None
+
+  sums, _ = jax.lax.scan(body, Sums.zeros(), jnp.arange(full_chunks))
+  if remainder:
+    sums = sums + chunk_sums(full_chunks * chunk, remainder)
+  loss = sums.loss / sums.count + structure.penalty(params, hparams)
+  return loss, sums.correct / sums.count
+
+
+class EpochMetrics(NamedTuple):
+  train_loss: jax.Array
+  train_accuracy: jax.Array
+  val_loss: jax.Array
+  val_accuracy: jax.Array
+
+
+def fit_epoch(state: TrainState, hparams: HParams, epoch, data,
+              structure: Structure) -> tuple[TrainState, EpochMetrics]:
+  """An epoch as Keras' fit reports it: running train means, then validation."""
+  state, sums = train_epoch(state, data.x_train, data.y_train, hparams, epoch, structure)
+  val_loss, val_accuracy = evaluate(state.params, data.x_val, data.y_val, hparams,
+                                    structure)
+  return state, EpochMetrics(sums.loss / sums.count, sums.correct / sums.count,
+                             val_loss, val_accuracy)

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real MNIST files and small slices of them.
+
+MNIST comes from $MNIST_DIR, else the verified copy beside the checkout
+(../shared/mnist), else jaxmlp's cache (downloaded there on first use).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from jaxmlp import data
+
+_BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / 'shared' / 'mnist'
+if not os.environ.get('MNIST_DIR') and _BESIDE_CHECKOUT.is_dir():
+  os.environ['MNIST_DIR'] = str(_BESIDE_CHECKOUT)
+
+
+@pytest.fixture(scope='session')
+def mnist_split() -> data.Split:
+  """The real split, 48000 / 12000 / 10000 rows."""
+  return data.split(data.load_idx())
+
+
+@pytest.fixture(scope='session')
+def small_split(mnist_split) -> data.Split:
+  """A small slice of real MNIST for numeric checks that must run fast."""
+  s = mnist_split
+  return data.Split(s.x_train[:2000], s.y_train[:2000], s.x_val[:1000], s.y_val[:1000],
+                    s.x_test[:1000], s.y_test[:1000])

@@ -1,0 +1,121 @@
+"""The vmapped, sharded, chunked engine gives each member what it would get alone."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxmlp import engine, study, train
+
+STRUCTURE = train.Structure(hidden_sizes=(32, 16), batch_size=128, optimizer='rmsprop',
+                            use_l2=True)
+
+
+def _hparams(learning_rates, l2=1e-3):
+  base = {k: v for k, v in study.baseline().items() if k in study.HPARAM_FIELDS}
+  n = len(learning_rates)
+  hp = {k: np.full(n, v, np.float32) for k, v in base.items()}
+  hp['learning_rate'] = np.asarray(learning_rates, np.float32)
+  hp['l2'] = np.full(n, l2, np.float32)
+  return hp
+
+
+def _select(hp, k):
+  return {name: v[k:k + 1] for name, v in hp.items()}
+
+
+@pytest.fixture(scope='module')
+def device_data(small_split):
+  return engine.put_data(small_split, engine.member_mesh())
+
+
+def _run(hp, seeds, data, epochs=2, **kw):
+  return engine.run_group(STRUCTURE, hp, np.asarray(seeds), data, epochs,
+                          engine.member_mesh(), **kw)
+
+
+def _assert_same(a, ka, b, kb, rtol=2e-5):
+  for name in a.history:
+    np.testing.assert_allclose(a.history[name][ka], b.history[name][kb], rtol=rtol,
+                               atol=1e-6, err_msg=name)
+  np.testing.assert_allclose(a.test_loss[ka], b.test_loss[kb], rtol=rtol)
+  np.testing.assert_allclose(a.test_accuracy[ka], b.test_accuracy[kb], rtol=rtol)
+
+
+def test_member_k_equals_the_same_configuration_trained_alone(device_data):
+  hp = _hparams([1e-3, 3e-3, 1e-2])
+  seeds = [5, 6, 7]
+  together = _run(hp, seeds, device_data)
+  assert together.members_per_program[0] == 3
+  for k in range(3):
+    alone = _run(_select(hp, k), seeds[k:k + 1], device_data)
+    _assert_same(together, k, alone, 0)
+  # Different seeds and learning rates really are different runs.
+  assert len({float(v) for v in together.test_loss}) == 3
+  assert list(together.weight_updates) == [2 * 16] * 3  # 2000 rows / 128 -> 16 per epoch
+
+
+def test_chunked_group_equals_one_program(device_data):
+  hp = _hparams([1e-3, 2e-3, 3e-3, 4e-3, 5e-3])
+  seeds = [0, 1, 2, 3, 4]
+  whole = _run(hp, seeds, device_data)
+  chunked = _run(hp, seeds, device_data, max_members=2)
+  assert list(chunked.members_per_program) == [2, 2, 2, 2, 2]
+  for k in range(5):
+    _assert_same(whole, k, chunked, k)
+
+
+def test_a_diverging_member_does_not_disturb_the_others(device_data):
+  hp = _hparams([1e-3, 1e30, 2e-3])
+  result = _run(hp, [0, 1, 2], device_data)
+  assert not np.isfinite(result.history['train_loss'][1]).all()
+  calm = _run(_hparams([1e-3, 2e-3]), [0, 2], device_data)
+  _assert_same(result, 0, calm, 0)
+  _assert_same(result, 2, calm, 1)
+
+
+def test_members_per_program_fits_the_memory():
+  assert engine.members_per_program(STRUCTURE, 0, 7, 0) == 7
+  assert engine.members_per_program(STRUCTURE, 3, 7, 0) == 3
+  big = train.Structure(hidden_sizes=(4096, 4096), batch_size=48_000)
+  per_member = engine.bytes_per_member(big)
+  memory = engine._device_memory_bytes(engine.jax.devices()[0])
+  fits = engine.members_per_program(big, 0, 10_000, 0)
+  assert 1 <= fits < 10_000
+  assert fits * per_member <= memory // 2
+
+
+SHARDED_RUN = r'''
+import json, sys, numpy as np, jax
+from jaxmlp import data, engine, study, train
+split = data.split(data.load_idx())
+split = data.Split(split.x_train[:1000], split.y_train[:1000], split.x_val[:500],
+                   split.y_val[:500], split.x_test[:500], split.y_test[:500])
+base = {k: v for k, v in study.baseline().items() if k in study.HPARAM_FIELDS}
+hp = {k: np.full(6, v, np.float32) for k, v in base.items()}
+hp['learning_rate'] = np.linspace(1e-3, 6e-3, 6).astype(np.float32)
+s = train.Structure(hidden_sizes=(32,), batch_size=100, shuffle=True)
+mesh = engine.member_mesh()
+r = engine.run_group(s, hp, np.arange(6), engine.put_data(split, mesh), 2, mesh)
+print(json.dumps(dict(devices=len(jax.devices()), per_program=int(r.members_per_program[0]),
+                      val=r.history['val_loss'].tolist(), test=r.test_loss.tolist())))
+'''
+
+
+def _sharded(devices):
+  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  out = subprocess.run([sys.executable, '-c', SHARDED_RUN], env=env,
+                       capture_output=True, text=True, check=True, timeout=300)
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_members_shard_over_four_devices_with_the_same_numbers(mnist_split):
+  one, four = _sharded(1), _sharded(4)
+  assert (one['devices'], four['devices']) == (1, 4)
+  # 6 members over 4 devices: padded to 8 slots, 2 per device.
+  assert (one['per_program'], four['per_program']) == (6, 8)
+  np.testing.assert_allclose(one['val'], four['val'], rtol=2e-5)
+  np.testing.assert_allclose(one['test'], four['test'], rtol=2e-5)
