@@ -22,6 +22,7 @@ def get_config():
       l2=(1e-1, 1e-3, 1e-6),
       learning_rate=(1e-1, 1e-2, 1e-3),
       epochs=50,
+      confusion_matrix=True,
       reference=(
           dict(hidden_sizes=(128, 256), l2=1e-6, learning_rate=1e-3,
                test_accuracy=0.9829,

@@ -50,9 +50,12 @@ class GroupResult:
   test_loss: np.ndarray               # (M,)
   test_accuracy: np.ndarray           # (M,)
   weight_updates: np.ndarray          # (M,)
+  initial_params: dict                # pytree of (M, ...) arrays
+  final_params: dict
   fit_time_s: np.ndarray              # (M,) wall time of the program the member ran in
   compile_time_s: np.ndarray          # (M,)
   members_per_program: np.ndarray     # (M,)
+  chunk_index: np.ndarray             # (M,) which of the group's programs ran it
 
 
 def _device_memory_bytes(device) -> int:
@@ -89,12 +92,22 @@ def members_per_program(structure: train.Structure, requested: int, n_members: i
   return per_device * n_devices
 
 
-def over_members(fn, in_axes, block: int):
+def over_members(fn, in_axes, block: int, sequential: bool = False):
   """`fn` of one member, applied to a device's block of members.
 
   A block of one is squeezed rather than vmapped: XLA's CPU kernels for a
   batched matmul with a batch of one run well below the plain matmul's speed.
+  `sequential` maps members one after another, so each gets bit-for-bit what
+  it would get alone (a batched matmul may round differently).
   """
+  if sequential and block > 1:
+    def one_by_one(*args):
+      member_args = [a for a, ax in zip(args, in_axes) if ax == 0]
+      def call(per_member):
+        it = iter(per_member)
+        return fn(*(next(it) if ax == 0 else a for a, ax in zip(args, in_axes)))
+      return jax.lax.map(call, member_args)
+    return one_by_one
   if block > 1:
     return jax.vmap(fn, in_axes=in_axes)
   def single(*args):
@@ -104,10 +117,11 @@ def over_members(fn, in_axes, block: int):
   return single
 
 
-def sharded(fn, in_axes, mesh: Mesh, block: int, **jit_kwargs):
+def sharded(fn, in_axes, mesh: Mesh, block: int, sequential: bool = False,
+            **jit_kwargs):
   """jit(shard_map(...)): each device runs `fn` over its own block of members."""
   specs = tuple(P(MEMBER_AXIS) if ax == 0 else P() for ax in in_axes)
-  return jax.jit(jax.shard_map(over_members(fn, in_axes, block), mesh=mesh,
+  return jax.jit(jax.shard_map(over_members(fn, in_axes, block, sequential), mesh=mesh,
                                in_specs=specs, out_specs=P(MEMBER_AXIS),
                                # Members never communicate: no collectives to check.
                                check_vma=False),
@@ -121,27 +135,39 @@ def _programs(structure: train.Structure, mesh: Mesh, block: int):
   init = sharded(partial(train.init_state), (0, 0), mesh, block)
   fit_epoch = sharded(partial(train.fit_epoch), (0, 0, None, None), mesh, block,
                       donate_argnums=0)
-  test = sharded(partial(train.evaluate), (0, None, None, 0), mesh, block)
+  # The test pass is cheap: run it member by member so that a saved member
+  # evaluated alone (jaxmlp.evaluate) reproduces its numbers exactly.
+  test = sharded(partial(train.evaluate), (0, None, None, 0), mesh, block, sequential=True)
   return init, fit_epoch, test
 
 
 def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
               seeds: np.ndarray, data: DeviceData, epochs: int, mesh: Mesh, *,
               max_members: int = 0,
-              on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+              on_epoch: Callable[[int, int, dict[str, np.ndarray]], None] | None = None,
               ) -> GroupResult:
-  """Trains every member of a group for `epochs` epochs and tests it."""
+  """Trains every member of a group for `epochs` epochs and tests it.
+
+  `on_epoch(done, total, metrics)` is called between epochs (never from inside a
+  program) with the epochs done over all chunks and that epoch's metrics.
+  """
   n = len(seeds)
   data_bytes = sum(a.nbytes for a in data)
   chunk = members_per_program(structure, max_members, n, data_bytes)
-  parts = [_run_chunk(structure, {k: v[i:i + chunk] for k, v in hparams.items()},
-                      seeds[i:i + chunk], data, epochs, mesh, chunk, on_epoch)
-           for i in range(0, n, chunk)]
-  return GroupResult(**{
-      f.name: ({k: np.concatenate([p.history[k] for p in parts]) for k in parts[0].history}
-               if f.name == 'history'
-               else np.concatenate([getattr(p, f.name) for p in parts]))
-      for f in dataclasses.fields(GroupResult)})
+  starts = range(0, n, chunk)
+  parts = []
+  for index, i in enumerate(starts):
+    report = None
+    if on_epoch is not None:
+      report = functools.partial(
+          lambda offset, epoch, metrics: on_epoch(offset + epoch + 1, epochs * len(starts),
+                                                  metrics), index * epochs)
+    parts.append(_run_chunk(structure, {k: v[i:i + chunk] for k, v in hparams.items()},
+                            seeds[i:i + chunk], data, epochs, mesh, chunk, report))
+    parts[-1].chunk_index[:] = index
+  concat = lambda *chunks: np.concatenate(chunks)
+  return GroupResult(**{f.name: jax.tree.map(concat, *(getattr(p, f.name) for p in parts))
+                        for f in dataclasses.fields(GroupResult)})
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:
@@ -159,6 +185,7 @@ def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, on_epoch):
 
   start = time.perf_counter()
   state = init(seeds_M, hparams_M)
+  initial_params = _first(state.params, n)
   epoch_program = fit_epoch.lower(state, hparams_M, jnp.int32(0), data).compile()
   jax.block_until_ready(state)
   compile_time = time.perf_counter() - start
@@ -179,4 +206,10 @@ def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, on_epoch):
 
   full = lambda value: np.full(n, value)
   return GroupResult(history, np.asarray(test_loss[:n]), np.asarray(test_accuracy[:n]),
-                     updates, full(fit_time), full(compile_time), full(size))
+                     updates, initial_params, _first(state.params, n), full(fit_time),
+                     full(compile_time), full(size), full(0))
+
+
+def _first(tree, n: int):
+  """The real members' rows of a (padded, sharded) member-axis pytree, on the host."""
+  return jax.tree.map(lambda x: np.asarray(x)[:n], jax.device_get(tree))

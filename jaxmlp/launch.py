@@ -9,25 +9,28 @@ value is a tuple is a sweep axis: --config.batch_size=256 narrows it to one valu
 --config.l2='(0.1, 0.01)' to two; --config.arm=NAME runs one arm of a study.
 """
 
-import json
-import logging
-import platform
+import shlex
 import sys
-import time
 from pathlib import Path
 
 from absl import app
 from absl import flags
-from absl import logging as absl_logging
 import jax
+import ml_collections
 from ml_collections import config_flags
-import numpy as np
 
+from jaxmlp import cli
 from jaxmlp import data as data_lib
-from jaxmlp import engine
+from jaxmlp import report
 from jaxmlp import results
+from jaxmlp import runner
 from jaxmlp import study as study_lib
 from jaxmlp.errors import UserError
+
+
+ALL = 'all'
+# The original report's order; `baseline` is batch_size's batch-256 arm, so not repeated.
+ALL_STUDIES = ('batch_size', 'rmsprop', 'init', 'regularization', 'dropout', 'finetune')
 
 
 def _study_help() -> str:
@@ -36,7 +39,8 @@ def _study_help() -> str:
   except UserError as e:
     names = str(e)
   return (f'The study to run: one of {names}; or the path of your own config .py file '
-          '(a study is a config: see configs/).')
+          f'(a study is a config: see configs/); or {ALL}: every study of the original '
+          'report, in its order, with an index report.')
 
 
 _STUDY = flags.DEFINE_string('study', None, _study_help())
@@ -59,6 +63,11 @@ _DATA_CHECKSUMS = flags.DEFINE_bool(
 _MATMUL_PRECISION = flags.DEFINE_enum(
     'matmul_precision', 'float32', ['float32', 'tensorfloat32', 'bfloat16'],
     'Matmul precision; float32 reproduces Keras, the others are faster on GPU/TPU.')
+_DATA_LIMIT = flags.DEFINE_integer(
+    'data_limit', 0, 'Use only the first N rows of the training, validation and test sets '
+    '(0: all): quick smoke runs, not comparable with the original.', lower_bound=0)
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar per compiled '
+                              'program; --progress=false for logs and CI.')
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None,
     'Set by --study. Override any field of the study\'s config with '
@@ -84,16 +93,16 @@ def _study_argv(argv: list[str]) -> list[str]:
       name = argv[i + 1]
     else:
       continue
+    if name == ALL:
+      if any(a.startswith('--config') for a in argv):
+        raise UserError('--config overrides need a single study: drop them, or run '
+                        'the studies one by one')
+      return argv
     return [argv[0], f'--config={study_lib.config_path(name)}', *argv[1:]]
   if not _wants_help(argv) and not any(a.startswith('--config=') for a in argv):
     raise UserError(f"choose a study with --study=NAME: one of "
                     f"{', '.join(study_lib.available_studies())}")
   return argv
-
-
-def _fail(message: str) -> None:
-  print(f"error: {' '.join(message.split())}", file=sys.stderr)
-  sys.exit(2)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -104,79 +113,67 @@ def parse_flags(argv: list[str]) -> list[str]:
     # absl exits 1 after printing --help; asking for help is no failure.
     sys.exit(0 if _wants_help(argv) else e.code)
   except (UserError, flags.Error) as e:
-    _fail(str(e))
+    cli.fail(str(e))
   except (AttributeError, KeyError) as e:
     # config_flags' answer to --config.FIELD for a field the config lacks.
-    _fail(f'unknown config field {e}: --config.FIELD must name a field of the '
+    cli.fail(f'unknown config field {e}: --config.FIELD must name a field of the '
           "study's config (--helpfull lists them)")
   except Exception as e:  # pylint: disable=broad-except
     # config_flags raises plain errors for a bad config file or override type.
-    _fail(f'{type(e).__name__}: {e}')
+    cli.fail(f'{type(e).__name__}: {e}')
 
 
-def run_study(config, *, seeds: int, output_dir: Path, mnist_split) -> list[dict]:
-  """Trains every member of a study, group by group, writing results as it goes."""
-  members = study_lib.expand(config, seeds)
-  study_dir = output_dir / config.name
-  mesh = engine.member_mesh()
-  device_data = engine.put_data(mnist_split, mesh)
-  results.write_json(study_dir / 'run.json', dict(
-      study=config.name, seeds=seeds, config=json.loads(config.to_json()),
-      devices=[str(d) for d in jax.devices()], python=platform.python_version(),
-      versions={m: __import__(m).__version__ for m in ('jax', 'flax', 'optax')},
-      started=time.strftime('%Y-%m-%d %H:%M:%S')))
-  groups = study_lib.group(members)
-  records = []
-  for index, (structure, group) in enumerate(groups.items(), start=1):
-    print(f'[{config.name}] program {index}/{len(groups)}: {len(group)} members '
-          f'({structure.optimizer}, batch {structure.batch_size}, hidden '
-          f'{structure.hidden_sizes}), {config.epochs} epochs', flush=True)
-    hparams = {f: np.array([m.hparams[f] for m in group]) for f in study_lib.HPARAM_FIELDS}
-    seeds_M = np.array([m.seed for m in group])
-    result = engine.run_group(structure, hparams, seeds_M, device_data, config.epochs,
-                              mesh, max_members=config.max_members_per_program)
-    for k, member in enumerate(group):
-      record = results.member_record(member, result, k,
-                                     study_lib.reference_for(config, member))
-      results.write_json(study_dir / 'members' / results.member_filename(member), record)
-      records.append(record)
-    print(f'  compiled in {result.compile_time_s[0]:.1f} s, trained in '
-          f'{result.fit_time_s.max():.1f} s; test accuracy '
-          f'{np.mean(result.test_accuracy) * 100:.2f}% (mean)', flush=True)
-  return records
+def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
+  """(config, its file) for each study this command runs."""
+  if _STUDY.value == ALL:
+    return [(study_lib.load_config(n), study_lib.config_path(n)) for n in ALL_STUDIES]
+  return [(_CONFIG.value, Path(config_flags.get_config_filename(flags.FLAGS['config'])))]
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  if not flags.FLAGS['verbosity'].present:
-    # absl shows INFO by default; --verbosity=0 brings it back.
-    absl_logging.set_verbosity(absl_logging.WARNING)
+  cli.quiet_logs()
   jax.config.update('jax_default_matmul_precision', _MATMUL_PRECISION.value)
-  config = _CONFIG.value
+  command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
+  output_dir = Path(_OUTPUT_DIR.value)
   try:
-    if _EPOCHS.value is not None:
-      with config.unlocked():
-        config.epochs = _EPOCHS.value
     if _SEEDS.value < 1:
       raise UserError(f'--seeds={_SEEDS.value} is impossible: run at least 1 seed')
-    members = study_lib.expand(config, _SEEDS.value)
-    study_lib.validate(members, study_lib.training_rows(config))
+    studies = _studies()
+    for config, _ in studies:
+      if _EPOCHS.value is not None:
+        with config.unlocked():
+          config.epochs = _EPOCHS.value
+      study_lib.validate(study_lib.expand(config, _SEEDS.value),
+                         study_lib.training_rows(config))
     mnist = data_lib.load(_DATA_SOURCE.value, _DATA_DIR.value,
                           verify_checksums=_DATA_CHECKSUMS.value)
-    split = data_lib.split(mnist, config.validation_split)
-    study_lib.validate(members, len(split.x_train))
+    done = []
+    for config, source in studies:
+      split = data_lib.head(data_lib.split(mnist, config.validation_split), _DATA_LIMIT.value)
+      study_lib.validate(study_lib.expand(config, _SEEDS.value), len(split.x_train))
+      study_dir = output_dir / config.name
+      records = runner.run_study(
+          config, split, seeds=_SEEDS.value, output_dir=output_dir, progress=_PROGRESS.value,
+          data=dict(source=_DATA_SOURCE.value, limit=_DATA_LIMIT.value,
+                    checksums=_DATA_CHECKSUMS.value))
+      table = results.write_summary(study_dir, records)
+      report_path = report.write_report(study_dir, config, records, split, command=command,
+                                        source=source)
+      print(f'\n{table}\nreport: {report_path}', flush=True)
+      done.append((config.name, study_dir))
+    if _STUDY.value == ALL:
+      print(f'index: {report.write_index(output_dir, done, command)}')
   except UserError as e:
-    _fail(str(e))
-  output_dir = Path(_OUTPUT_DIR.value)
-  records = run_study(config, seeds=_SEEDS.value, output_dir=output_dir, mnist_split=split)
-  table = results.write_summary(output_dir / config.name, records)
-  print(f'\n{table}\nresults: {output_dir / config.name}')
+    cli.fail(str(e))
+  except KeyboardInterrupt:
+    print(f'\ninterrupted: finished programs are saved in {output_dir}; rerun the same '
+          'command to finish the rest', file=sys.stderr)
+    sys.exit(130)
 
 
 def run():
-  # jax logs at INFO that it found no TPU on every CPU or GPU machine.
-  logging.getLogger('jax._src.xla_bridge').setLevel(logging.WARNING)
   app.run(main, flags_parser=parse_flags)
 
 

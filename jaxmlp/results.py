@@ -5,6 +5,7 @@ never leaves a half-written result.
 """
 
 import csv
+import functools
 import io
 import json
 import math
@@ -13,17 +14,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import flax.serialization
+import jax
 import numpy as np
 
 from jaxmlp import study as study_lib
+from jaxmlp import train
+from jaxmlp.errors import UserError
 
 
-def write_atomic(path: Path, text: str) -> None:
+RESULT_FILE = 'result.json'
+PARAMS_FILE = 'params.msgpack'
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
   try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(text)
+    with os.fdopen(fd, 'wb' if isinstance(content, bytes) else 'w') as f:
+      f.write(content)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -44,18 +53,60 @@ def write_json(path: Path, obj: Any) -> None:
   write_atomic(path, json.dumps(obj, indent=1, allow_nan=False) + '\n')
 
 
-def member_filename(member: study_lib.Member) -> str:
-  safe = ''.join(c if c.isalnum() or c in '.=-' else '_' for c in member.label)
-  return f'{safe}__seed{member.seed}.json'
+def member_dir(study_dir: Path, member: study_lib.Member) -> Path:
+  return member_dir_for(study_dir, dict(label=member.label, seed=member.seed))
 
 
-def member_record(member: study_lib.Member, result, k: int,
-                  reference: dict[str, Any]) -> dict[str, Any]:
+def member_dir_for(study_dir: Path, record: dict[str, Any]) -> Path:
+  safe = ''.join(c if c.isalnum() or c in '.=-' else '_' for c in record['label'])
+  return study_dir / 'members' / f'{safe}__seed{record["seed"]}'
+
+
+def write_member(directory: Path, record: dict[str, Any], initial_params,
+                 final_params) -> None:
+  """The parameters first, the result last: a result.json means the member is complete."""
+  checkpoint = flax.serialization.to_bytes({'initial': initial_params,
+                                            'final': final_params})
+  write_atomic(directory / PARAMS_FILE, checkpoint)
+  write_json(directory / RESULT_FILE, record)
+
+
+def read_member(directory: Path) -> dict[str, Any] | None:
+  """A finished member's record, or None if it has not finished."""
+  path = directory / RESULT_FILE
+  return json.loads(path.read_text()) if path.is_file() else None
+
+
+def load_member(directory: Path):
+  """(record, structure, hparams, {'initial': params, 'final': params}) of a saved member."""
+  record = read_member(directory)
+  if record is None or not (directory / PARAMS_FILE).is_file():
+    raise UserError(f'{directory} holds no finished member: pass OUTPUT_DIR/STUDY/members/'
+                    'NAME (a folder with result.json and params.msgpack)')
+  member = study_lib.Member(record['label'], record['arm'], record['seed'],
+                            {**study_lib.baseline(), **record['config']},
+                            tuple(record['swept']))
+  hparams = {k: np.float32(v) for k, v in member.hparams.items()}
+  shapes = jax.eval_shape(functools.partial(train.init_state, structure=member.structure),
+                          0, hparams).params
+  template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+  return record, member.structure, hparams, read_params(directory, template)
+
+
+def read_params(directory: Path, template) -> dict[str, Any]:
+  """{'initial': params, 'final': params} of a saved member, shaped like `template`."""
+  return flax.serialization.from_bytes({'initial': template, 'final': template},
+                                       (directory / PARAMS_FILE).read_bytes())
+
+
+def member_record(member: study_lib.Member, result, k: int, reference: dict[str, Any],
+                  group_index: int = 0) -> dict[str, Any]:
   """Member k of a group's result, as the JSON a reader (or a script) wants."""
+  program = f'{group_index}.{int(result.chunk_index[k])}'
   history = {name: _finite(values[k].tolist()) for name, values in result.history.items()}
   losses = np.concatenate([result.history['train_loss'][k], result.history['val_loss'][k],
                            [result.test_loss[k]]])
-  config = {f: v for f, v in member.values.items() if f not in ('arms', 'reference')}
+  config = {f: v for f, v in member.values.items() if f not in study_lib.REPORT_FIELDS}
   return dict(
       label=member.label, arm=member.arm, seed=member.seed, swept=list(member.swept),
       config=config, history=history,
@@ -64,6 +115,7 @@ def member_record(member: study_lib.Member, result, k: int,
       fit_time_s=float(result.fit_time_s[k]),
       compile_time_s=float(result.compile_time_s[k]),
       members_per_program=int(result.members_per_program[k]),
+      program=program, 
       weight_updates=int(result.weight_updates[k]),
       diverged=bool(not np.all(np.isfinite(losses))),
       reference=reference,
@@ -110,17 +162,21 @@ def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
   return rows
 
 
+def summary_markdown(records: list[dict[str, Any]]) -> str:
+  lines = ['| ' + ' | '.join(SUMMARY_COLUMNS) + ' |',
+           '|' + '---|' * len(SUMMARY_COLUMNS)]
+  lines += ['| ' + ' | '.join(row[c] for c in SUMMARY_COLUMNS) + ' |'
+            for row in summary_rows(records)]
+  return '\n'.join(lines) + '\n'
+
+
 def write_summary(study_dir: Path, records: list[dict[str, Any]]) -> str:
   """summary.csv and summary.md; returns the Markdown table."""
-  rows = summary_rows(records)
   buffer = io.StringIO()
   writer = csv.DictWriter(buffer, SUMMARY_COLUMNS)
   writer.writeheader()
-  writer.writerows(rows)
+  writer.writerows(summary_rows(records))
   write_atomic(study_dir / 'summary.csv', buffer.getvalue())
-  lines = ['| ' + ' | '.join(SUMMARY_COLUMNS) + ' |',
-           '|' + '---|' * len(SUMMARY_COLUMNS)]
-  lines += ['| ' + ' | '.join(row[c] for c in SUMMARY_COLUMNS) + ' |' for row in rows]
-  table = '\n'.join(lines) + '\n'
+  table = summary_markdown(records)
   write_atomic(study_dir / 'summary.md', table)
   return table

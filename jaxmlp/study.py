@@ -25,6 +25,8 @@ HPARAM_FIELDS = ('learning_rate', 'rho', 'beta1', 'beta2', 'epsilon', 'l1', 'l2'
                  'dropout_rate', 'init_mean', 'init_stddev')
 # Fields that change a program's shapes or structure.
 STRUCTURE_FIELDS = ('hidden_sizes', 'kernel_init', 'optimizer', 'batch_size', 'shuffle')
+REPORT_FIELDS = ('name', 'arms', 'arm', 'reference', 'max_members_per_program',
+                 'objective', 'confusion_matrix')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
 
 
@@ -53,6 +55,8 @@ def baseline() -> dict[str, Any]:
       arm='',                        # '' runs every arm; a name runs only that one
       reference=(),                  # the original's reported results, see reference_for
       max_members_per_program=0,     # 0: as many as fit in device memory
+      objective='val_accuracy',      # ranks configurations: best epoch, mean over seeds
+      confusion_matrix=False,        # report the best model's confusion matrix
   )
 
 
@@ -102,7 +106,7 @@ def load_config(study: str) -> ml_collections.ConfigDict:
 def is_sweep(field: str, value) -> bool:
   if field == 'hidden_sizes':
     return isinstance(value, tuple) and bool(value) and isinstance(value[0], tuple)
-  return isinstance(value, tuple) and field not in ('reference',)
+  return isinstance(value, tuple) and field not in REPORT_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,8 +194,8 @@ def validate(members: list[Member], n_train: int) -> None:
     need(v['init_stddev'] >= 0, 'init_stddev', 'a standard deviation must be >= 0')
     need(isinstance(v['epochs'], int) and v['epochs'] >= 1, 'epochs',
          'train at least 1 epoch (--epochs=N)')
-    need(0 <= v['validation_split'] < 1, 'validation_split',
-         'the validation fraction must be in [0, 1)')
+    need(0 < v['validation_split'] < 1, 'validation_split',
+         'the validation fraction must be in (0, 1)')
     if problems:
       raise UserError(problems[0])
 

@@ -173,3 +173,9 @@ def fit_epoch(state: TrainState, hparams: HParams, epoch, data,
                                     structure)
   return state, EpochMetrics(sums.loss / sums.count, sums.correct / sums.count,
                              val_loss, val_accuracy)
+
+
+def predict(params, x_ND_u8, structure: Structure):
+  """Predicted classes (argmax of the logits)."""
+  logits_NC = structure.model().apply({'params': params}, normalize(jnp.asarray(x_ND_u8)))
+  return jnp.argmax(logits_NC, -1)

@@ -1,0 +1,516 @@
+"""The engine against a naive JAX loop, Keras, this machine's floor, and sweep scaling.
+
+  python benchmarks/bench.py [--quick] [--json=PATH]
+
+Everything is measured in one run, on the same data (real MNIST, rows 0..47,999 in
+file order, no shuffling) and the same configuration (the baseline 784-128-256-10
+MLP, Keras' Adam through the engine's Structure()), so every ratio in the table
+compares numbers taken minutes apart on the same machine. Times are medians over
+--reps repetitions after a warm-up that compiles.
+
+1. Engine vs naive: the engine's training pass (one member, a lax.scan over the
+   batches inside one compiled program) against the loop most JAX tutorials write:
+   a jax.jit-ed train step (same model, optimizer and loss) called from a Python for
+   loop over batches sliced with numpy on the host. At batch 256 on the 48,000 rows,
+   and at batch 1 on a slice (per-update time). Keras `model.fit` when importable.
+2. Engine vs the floor: at batch 256, 6 x parameters x rows FLOPs at the measured
+   2048x2048 float32 matmul rate; at batch 1, the bytes an Adam update must move at
+   the bandwidth measured for that working set.
+3. Sweep scaling: K members (learning rates) in one vmapped group through
+   engine.run_group, against K single-member runs one after another, taken as K x
+   the measured 1-member time (compilation counted once, as a loop in one process
+   would). Epochs here are the engine's whole epoch program (training + validation).
+"""
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmlp import data as data_lib
+from jaxmlp import engine
+from jaxmlp import optim
+from jaxmlp import study
+from jaxmlp import train
+
+STRUCTURE = train.Structure()  # the baseline: 784-128-256-10, glorot, Adam, batch 256
+QUICK = dict(reps=3, batch1_rows=2000, ks='1,4,16', matmul_repeats=10)
+FULL = dict(reps=5, batch1_rows=5000, ks='1,4,16,36', matmul_repeats=20)
+
+
+def parameter_count(structure: train.Structure, input_dim: int = 784) -> int:
+  sizes = (input_dim, *structure.hidden_sizes, 10)
+  return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def adam_update_bytes(params: int) -> int:
+  """Bytes one Adam update at batch 1 must move between memory and the cores.
+
+  At batch 1 the matmuls are matrix-vector products: every weight is touched once
+  or twice for a handful of FLOPs, so an update is bound by memory traffic, not
+  arithmetic. Four float32 arrays of `params` values are each read once and
+  written once per update:
+    - the parameters w: read by the forward pass, written by the update;
+    - the gradient g: written by the backward pass, read by the optimizer;
+    - Adam's first moment m: read and written by the update;
+    - Adam's second moment v: read and written by the update.
+  4 arrays x 2 (read + write) x 4 bytes = 32 bytes per parameter. This is a floor:
+  it ignores the backward pass reading w a second time, the activations (about
+  1,200 floats, negligible) and the input row; a kernel fusing the backward pass
+  into the update could skip materializing g (24 bytes per parameter), but neither
+  XLA nor the naive loop does that.
+  """
+  return 4 * 2 * 4 * params
+
+
+def baseline_hparams(learning_rates) -> dict[str, np.ndarray]:
+  """The baseline's numeric hyperparameters for len(learning_rates) members."""
+  base = {k: v for k, v in study.baseline().items() if k in study.HPARAM_FIELDS}
+  n = len(learning_rates)
+  hp = {k: np.full(n, v, np.float32) for k, v in base.items()}
+  hp['learning_rate'] = np.asarray(learning_rates, np.float32)
+  return hp
+
+
+def _median_time(fn, repeats: int) -> float:
+  fn()  # compile and warm up
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def matmul_rate(repeats: int, n: int = 2048) -> float:
+  """FLOP/s of a jitted n x n float32 matmul: the machine's compute rate as jax sees it."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  matmul = jax.jit(lambda a: a @ a)
+  return 2 * n**3 / _median_time(lambda: matmul(a).block_until_ready(), repeats)
+
+
+def axpy_bandwidth(working_set_bytes: int, repeats: int, iters: int = 200) -> float:
+  """Bytes/s of y <- 0.5 y + x over arrays whose total size is the working set.
+
+  The loop runs inside one jitted program, so dispatch is paid once per `iters`
+  sweeps; each sweep reads x and y and writes y (12 bytes per index).
+  """
+  n = max(1, working_set_bytes // 8)  # x and y: 8 bytes per index
+  x = jnp.ones(n, jnp.float32)
+  y = jnp.zeros(n, jnp.float32)
+  loop = jax.jit(lambda x, y: jax.lax.fori_loop(0, iters, lambda _, y: 0.5 * y + x, y))
+  return 12 * n * iters / _median_time(lambda: loop(x, y).block_until_ready(), repeats)
+
+
+def dispatch_seconds(repeats: int = 200) -> float:
+  """One call of a jitted no-op on a tiny array: the per-call cost a Python loop pays."""
+  noop = jax.jit(lambda x: x + 1)
+  x = jnp.zeros(4, jnp.float32)
+  return _median_time(lambda: noop(x).block_until_ready(), repeats)
+
+
+def _host(tree):
+  return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def engine_epochs(structure, x_u8, y, epochs: int, learning_rates=(1e-3,)):
+  """The engine's training pass: seconds per epoch, and member 0's weights at the
+  start and after the first epoch.
+
+  The program is what engine._programs compiles for the group, minus the
+  validation pass: train.train_epoch under engine.sharded, vmapped over the
+  members (squeezed for one), state donated.
+  """
+  k = len(learning_rates)
+  mesh = engine.member_mesh()
+  size = engine.members_per_program(structure, k, k, 0)  # padded to the devices
+  block = size // mesh.size
+  init, _, _ = engine._programs(structure, mesh, block)  # pylint: disable=protected-access
+  train_epoch = engine.sharded(
+      functools.partial(train.train_epoch, structure=structure), (0, None, None, 0, None),
+      mesh, block, donate_argnums=0)
+  member_sharding = jax.sharding.NamedSharding(
+      mesh, jax.sharding.PartitionSpec(engine.MEMBER_AXIS))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  put = lambda a: jax.device_put(engine._pad(np.asarray(a), size), member_sharding)  # pylint: disable=protected-access
+  hp_M = {name: put(v) for name, v in baseline_hparams(learning_rates).items()}
+  x_ND = jax.device_put(x_u8, replicated)
+  y_N = jax.device_put(y, replicated)
+  state = init(put(np.zeros(k, np.uint32)), hp_M)
+  first_member = lambda tree: jax.tree.map(lambda a: a[0], _host(tree))
+  initial = first_member(state.params)
+  times, after_one = [], None
+  for epoch in range(epochs):
+    start = time.perf_counter()
+    state, sums = train_epoch(state, x_ND, y_N, hp_M, jnp.int32(epoch))
+    jax.block_until_ready((state, sums))
+    times.append(time.perf_counter() - start)
+    if epoch == 0:
+      after_one = first_member(state.params)
+  return times, initial, after_one
+
+
+def naive_epochs(structure, x_u8, y, epochs: int, params):
+  """The tutorial loop: a jitted step, a Python for loop, batches sliced on the host.
+
+  Same model, same optimizer (optim.make_optimizer with the baseline's constants)
+  and same loss as the engine; data normalized once on the host, as tutorials do.
+  Steps are dispatched asynchronously and the loop waits once per epoch, which is
+  the most favourable form of the loop. Returns the weights after the first epoch.
+  """
+  model = structure.model()
+  hparams = {name: float(v[0]) for name, v in baseline_hparams([1e-3]).items()}
+  tx = optim.make_optimizer(structure.optimizer, hparams, use_l1=False, use_l2=False)
+
+  @jax.jit
+  def step(params, opt_state, x_BD, y_B):
+    def loss_fn(params):
+      logits_BC = model.apply({'params': params}, x_BD)
+      return optax.softmax_cross_entropy_with_integer_labels(logits_BC, y_B).mean()
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  x_ND = np.asarray(x_u8, np.float32) / 255.0
+  batch = structure.batch_size
+  params = jax.tree.map(jnp.asarray, params)
+  opt_state = tx.init(params)
+  times, after_one = [], None
+  for epoch in range(epochs):
+    start = time.perf_counter()
+    for i in range(0, len(x_ND), batch):
+      params, opt_state, loss = step(params, opt_state, x_ND[i:i + batch], y[i:i + batch])
+    jax.block_until_ready((params, loss))
+    times.append(time.perf_counter() - start)
+    if epoch == 0:
+      after_one = _host(params)
+  return times, after_one
+
+
+def keras_epochs(x_u8, y, batch: int, epochs: int):
+  """Seconds per epoch of Keras' model.fit with the same settings, or why there are none."""
+  try:
+    import keras  # pylint: disable=g-import-not-at-top
+  except Exception:  # pylint: disable=broad-except
+    # A broken backend (e.g. keras without TensorFlow) fails at import as well.
+    return None, 'keras not installed'
+  try:
+    model = keras.Sequential([
+        keras.Input(shape=(784,)),
+        keras.layers.Dense(128, activation='relu', kernel_initializer='glorot_uniform'),
+        keras.layers.Dense(256, activation='relu', kernel_initializer='glorot_uniform'),
+        keras.layers.Dense(10, activation='softmax', kernel_initializer='glorot_uniform'),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.9,
+                                                  beta_2=0.999, epsilon=1e-7),
+                  loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+      def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+      def on_epoch_end(self, epoch, logs=None):
+        times.append(time.perf_counter() - self.start)
+
+    model.fit(np.asarray(x_u8, np.float32) / 255.0, y, batch_size=batch, epochs=epochs,
+              shuffle=False, verbose=0, callbacks=[Timer()])
+    backend = getattr(keras.backend, 'backend', lambda: '?')()
+    return times, f'keras {keras.__version__} ({backend} backend)'
+  except Exception as e:  # pylint: disable=broad-except
+    return None, f'keras failed: {type(e).__name__}: {e}'[:200]
+
+
+def sweep_point(k: int, device_data, epochs: int):
+  """K members, learning rates spread over a decade each way, in one run_group call.
+
+  Seconds per epoch come from the gaps between the engine's per-epoch callbacks,
+  which are the engine's whole epoch program (training + validation) plus the
+  metrics' trip to the host: exactly what a study pays per epoch.
+  """
+  stamps = []
+  learning_rates = np.geomspace(1e-4, 1e-2, k) if k > 1 else np.array([1e-3])
+  result = engine.run_group(STRUCTURE, baseline_hparams(learning_rates),
+                            np.zeros(k, np.int64), device_data, epochs,
+                            engine.member_mesh(),
+                            on_epoch=lambda *_: stamps.append(time.perf_counter()))
+  gaps = np.diff(stamps)
+  return dict(k=k, epoch_s=float(np.median(gaps)), epoch_times_s=gaps.tolist(),
+              compile_s=float(result.compile_time_s[0]),
+              fit_time_s=float(result.fit_time_s[0]),
+              members_per_program=int(result.members_per_program[0]),
+              test_accuracy=[float(a) for a in result.test_accuracy])
+
+
+def environment() -> dict:
+  devices = jax.devices()
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open('/proc/cpuinfo') as f:
+      cpu = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
+  except (OSError, StopIteration):
+    pass
+  return dict(
+      date=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+      device=f'{devices[0].platform} {devices[0].device_kind}',
+      device_count=len(devices), host_cpu=cpu, host_cores=os.cpu_count(),
+      python=platform.python_version(), jax=jax.__version__,
+      jaxlib=getattr(jax.lib, '__version__', None) or _version('jaxlib'),
+      flax=_version('flax'), optax=optax.__version__, numpy=np.__version__,
+      matmul_precision=str(jax.config.jax_default_matmul_precision),
+      command=' '.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]))
+
+
+def _version(module: str) -> str:
+  try:
+    return __import__(module).__version__
+  except Exception:  # pylint: disable=broad-except
+    return '?'
+
+
+def _write_json(path: str, payload: dict) -> None:
+  """Written after every section and renamed into place: a killed run keeps what it had."""
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  with tempfile.NamedTemporaryFile('w', dir=folder, suffix='.tmp', delete=False) as f:
+    json.dump(payload, f, indent=1)
+  os.replace(f.name, path)
+
+
+def _max_abs_diff(a, b) -> float:
+  return float(max(np.max(np.abs(x - y)) for x, y in zip(jax.tree.leaves(a),
+                                                         jax.tree.leaves(b))))
+
+
+def compare_loops(split, args, out: dict) -> None:
+  """Section 1 and the floors: engine, naive loop and Keras at batch 256 and batch 1."""
+  params = parameter_count(STRUCTURE)
+  epochs = args.reps + 1
+  cases = [('batch256', STRUCTURE, len(split.x_train)),
+           ('batch1', dataclasses.replace(STRUCTURE, batch_size=1), args.batch1_rows)]
+  for name, structure, rows in cases:
+    x, y = split.x_train[:rows], split.y_train[:rows]
+    updates = -(-rows // structure.batch_size)
+    print(f'[bench] {name}: engine, {epochs} epochs of {rows} rows', flush=True)
+    engine_t, initial, engine_params = engine_epochs(structure, x, y, epochs)
+    print(f'[bench] {name}: naive jit loop', flush=True)
+    naive_t, naive_params = naive_epochs(structure, x, y, epochs, initial)
+    print(f'[bench] {name}: keras', flush=True)
+    keras_t, keras_note = keras_epochs(x, y, structure.batch_size, epochs)
+    row = dict(batch_size=structure.batch_size, rows=rows, updates_per_epoch=updates,
+               engine_epoch_s=statistics.median(engine_t[1:]), engine_times_s=engine_t,
+               naive_epoch_s=statistics.median(naive_t[1:]), naive_times_s=naive_t,
+               keras_epoch_s=statistics.median(keras_t[1:]) if keras_t else None,
+               keras_times_s=keras_t, keras_note=keras_note,
+               # Same initial weights, same batches: the loops should agree after
+               # the first epoch (later, Adam's division by sqrt(v) + 1e-7 on tiny
+               # gradients amplifies rounding differences about 1000x per epoch).
+               max_abs_param_diff=_max_abs_diff(engine_params, naive_params))
+    if name == 'batch256':
+      rate = statistics.mean([out['floors']['matmul_flops_before'], matmul_rate(
+          args.matmul_repeats)])
+      flops = 6 * params * rows
+      row.update(matmul_flops=rate, flops_per_epoch=flops, floor_epoch_s=flops / rate)
+    else:
+      moved = adam_update_bytes(params)
+      working_set = moved // 2  # w, g, m, v: each counted once
+      bandwidth = axpy_bandwidth(working_set, args.matmul_repeats)
+      row.update(bytes_per_update=moved, working_set_bytes=working_set,
+                 bandwidth_bytes_per_s=bandwidth,
+                 floor_epoch_s=moved / bandwidth * updates)
+    out['loops'][name] = row
+    _write_json(args.json, out)
+
+
+def sweep(split, args, out: dict) -> None:
+  """Section 3: K members in one group, at batch 256 (run_group) and at batch 1."""
+  mesh = engine.member_mesh()
+  device_data = engine.put_data(split, mesh)
+  ks = list(map(int, args.ks.split(',')))
+  for k in ks:
+    print(f'[bench] sweep, batch 256: K={k}', flush=True)
+    out['sweep'].append(sweep_point(k, device_data, args.reps + 1))
+    _write_json(args.json, out)
+  # At batch 1 one member leaves the machine idle between tiny kernels; members
+  # in one group share each kernel launch and loop iteration.
+  structure = dataclasses.replace(STRUCTURE, batch_size=1)
+  x, y = split.x_train[:args.batch1_rows], split.y_train[:args.batch1_rows]
+  for k in ks:
+    print(f'[bench] sweep, batch 1: K={k}', flush=True)
+    learning_rates = np.geomspace(1e-4, 1e-2, k) if k > 1 else np.array([1e-3])
+    times, _, _ = engine_epochs(structure, x, y, args.reps + 1, learning_rates)
+    out['sweep_batch1'].append(dict(k=k, rows=len(x), epoch_s=statistics.median(times[1:]),
+                                    epoch_times_s=times))
+    _write_json(args.json, out)
+
+
+def _fmt_s(seconds) -> str:
+  if seconds is None:
+    return '-'
+  if seconds >= 1:
+    return f'{seconds:.2f} s'
+  if seconds >= 1e-3:
+    return f'{seconds * 1e3:.1f} ms'
+  return f'{seconds * 1e6:.1f} µs'
+
+
+def render(out: dict) -> str:
+  env = out['environment']
+  params = out['parameters']
+  lines = [
+      f"jaxmlp benchmark, {env['date']}: {env['device']} x{env['device_count']} "
+      f"(host {env['host_cpu']}, {env['host_cores']} cores); jax {env['jax']}, "
+      f"flax {env['flax']}, optax {env['optax']}, python {env['python']}.",
+      f'Baseline MLP 784-128-256-10 ({params:,} parameters), Keras Adam (lr 1e-3), '
+      f'no shuffle, float32 (matmul precision {env["matmul_precision"]}); medians of '
+      f"{out['reps']} repetitions after a warm-up epoch; `{env['command']}`.",
+      '',
+  ]
+  loops = out['loops']
+  if loops:
+    lines += ['| training pass, 1 member | engine | naive jit loop | naive / engine '
+              '| Keras fit | Keras / engine | floor | engine / floor |',
+              '|---|---|---|---|---|---|---|---|']
+    for row in loops.values():
+      per = row['updates_per_epoch'] if row['batch_size'] == 1 else 1
+      unit = 'per update' if per > 1 else 'per epoch'
+      case = (f"batch {row['batch_size']}, {row['rows']:,} rows "
+              f"({row['updates_per_epoch']:,} updates/epoch), {unit}")
+      keras = (_fmt_s(row['keras_epoch_s'] / per) if row['keras_epoch_s'] is not None
+               else row['keras_note'])
+      keras_ratio = (f"{row['keras_epoch_s'] / row['engine_epoch_s']:.1f}x"
+                     if row['keras_epoch_s'] is not None else '-')
+      lines.append(
+          f"| {case} | {_fmt_s(row['engine_epoch_s'] / per)} | "
+          f"{_fmt_s(row['naive_epoch_s'] / per)} | "
+          f"{row['naive_epoch_s'] / row['engine_epoch_s']:.1f}x | {keras} | {keras_ratio} | "
+          f"{_fmt_s(row['floor_epoch_s'] / per)} | "
+          f"{row['engine_epoch_s'] / row['floor_epoch_s']:.1f}x |")
+    lines.append('')
+    notes = []
+    if 'batch256' in loops:
+      r = loops['batch256']
+      notes.append(f"floor at batch 256: 6 x {params:,} parameters x {r['rows']:,} rows = "
+                   f"{r['flops_per_epoch'] / 1e9:.1f} GFLOP per epoch at "
+                   f"{r['matmul_flops'] / 1e9:.1f} GFLOP/s (2048x2048 float32 jax matmul, "
+                   f"mean of before and after); the engine reaches "
+                   f"{r['flops_per_epoch'] / r['engine_epoch_s'] / 1e9:.1f} GFLOP/s.")
+    if 'batch1' in loops:
+      r = loops['batch1']
+      notes.append(f"floor at batch 1: 32 bytes x {params:,} parameters = "
+                   f"{r['bytes_per_update'] / 1e6:.2f} MB per update (w, gradient, Adam m and "
+                   f"v, each read and written once) at {r['bandwidth_bytes_per_s'] / 1e9:.1f} "
+                   f"GB/s (jitted axpy loop over a {r['working_set_bytes'] / 1e6:.2f} MB "
+                   f"working set); a jitted no-op costs {_fmt_s(out['floors']['dispatch_s'])} "
+                   'per call from Python.')
+    diffs = ', '.join(f"batch {r['batch_size']} {r['max_abs_param_diff']:.1e}"
+                      for r in loops.values())
+    notes.append('same computation check, max |engine weights - naive weights| after '
+                 f'one epoch from the same initial weights: {diffs}.')
+    lines += [f'- {n}' for n in notes] + ['']
+  if out['sweep']:
+    one = next((p for p in out['sweep'] if p['k'] == 1), None)
+    lines += ['| sweep, batch 256, 48,000 rows + validation | one vmapped group s/epoch '
+              '| K single runs s/epoch (K x 1-member) | speedup | s/epoch per member '
+              '| compile s (per group) |', '|---|---|---|---|---|---|']
+    for p in out['sweep']:
+      single = p['k'] * one['epoch_s'] if one else None
+      speedup = f"{single / p['epoch_s']:.2f}x" if single else '-'
+      lines.append(f"| K = {p['k']} | {p['epoch_s']:.3f} | "
+                   f"{f'{single:.3f}' if single else '-'} | {speedup} | "
+                   f"{p['epoch_s'] / p['k']:.3f} | {p['compile_s']:.1f} |")
+    lines.append('')
+  if out['sweep_batch1']:
+    one = next((p for p in out['sweep_batch1'] if p['k'] == 1), None)
+    rows = out['sweep_batch1'][0]['rows']
+    lines += [f'| sweep, batch 1, {rows:,} rows, training pass | one vmapped group per update '
+              '| K single runs per update (K x 1-member) | speedup | per member-update |',
+              '|---|---|---|---|---|']
+    for p in out['sweep_batch1']:
+      update = p['epoch_s'] / p['rows']
+      single = p['k'] * one['epoch_s'] / one['rows'] if one else None
+      speedup = f"{single / update:.2f}x" if single else '-'
+      lines.append(f"| K = {p['k']} | {_fmt_s(update)} | {_fmt_s(single)} | {speedup} | "
+                   f"{_fmt_s(update / p['k'])} |")
+    lines.append('')
+  if out['sweep'] or out['sweep_batch1']:
+    lines += ['- K members differ in learning rate (log-spaced 1e-4..1e-2); at batch 256 '
+              'they run as one engine.run_group call (epoch = training + validation + '
+              'metrics to the host), at batch 1 as the training pass of section 1. '
+              '"K single runs" is K x the 1-member time measured in this run (compilation '
+              'paid once, as a loop in one process would).']
+  lines += ['', f"total benchmark time {out.get('total_s', 0):.0f} s."]
+  return '\n'.join(lines)
+
+
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n\n')[0].strip(),
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog='--quick: reps 3, batch-1 rows 2000, K = 1,4,16 (about 2 minutes on a '
+             '2-core CPU). Full (default): reps 5, batch-1 rows 5000, K = 1,4,16,36.')
+  parser.add_argument('--quick', action='store_true', help='a ~2-minute run')
+  parser.add_argument('--json', default='bench.json',
+                      help='where the JSON results go (default: %(default)s)')
+  parser.add_argument('--reps', type=int, help='timed repetitions per measurement')
+  parser.add_argument('--batch1_rows', type=int, help='training rows for the batch-1 case')
+  parser.add_argument('--ks', help='comma-separated member counts for the sweep')
+  parser.add_argument('--sections', default='loops,sweep',
+                      help='which sections to run (default: %(default)s)')
+  parser.add_argument('--data_dir', default=None,
+                      help='MNIST IDX folder (default: $MNIST_DIR or the cache)')
+  parser.add_argument('--matmul_precision', default='float32',
+                      choices=['float32', 'tensorfloat32', 'bfloat16'],
+                      help='as jaxmlp.launch; float32 reproduces Keras')
+  args = parser.parse_args(argv)
+  for field, value in (QUICK if args.quick else FULL).items():
+    if getattr(args, field, None) is None:
+      setattr(args, field, value)
+  if args.reps < 1 or args.batch1_rows < 1:
+    parser.error('--reps and --batch1_rows must be at least 1')
+  try:
+    if min(map(int, args.ks.split(','))) < 1:
+      raise ValueError
+  except ValueError:
+    parser.error(f'--ks={args.ks}: give positive integers, e.g. --ks=1,4,16')
+  return args
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  jax.config.update('jax_default_matmul_precision', args.matmul_precision)
+  begin = time.perf_counter()
+  split = data_lib.split(data_lib.load('idx', args.data_dir))
+  out = dict(environment=environment(), quick=args.quick, reps=args.reps,
+             parameters=parameter_count(STRUCTURE), structure=str(STRUCTURE),
+             floors={}, loops={}, sweep=[], sweep_batch1=[])
+  sections = set(args.sections.split(','))
+  print(f"[bench] {out['environment']['device']} x{out['environment']['device_count']}, "
+        f"jax {jax.__version__}; json: {args.json}", flush=True)
+  out['floors']['matmul_flops_before'] = matmul_rate(args.matmul_repeats)
+  out['floors']['dispatch_s'] = dispatch_seconds()
+  if 'loops' in sections:
+    compare_loops(split, args, out)
+  if 'sweep' in sections:
+    sweep(split, args, out)
+  out['total_s'] = time.perf_counter() - begin
+  out['markdown'] = render(out)
+  _write_json(args.json, out)
+  print()
+  print(out['markdown'])
+
+
+if __name__ == '__main__':
+  main()

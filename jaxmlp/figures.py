@@ -1,0 +1,122 @@
+"""The study's figures as PNG files (headless): learning curves, weight violins,
+the configurations' results, and a normalized confusion matrix."""
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import matplotlib.ticker  # pylint: disable=g-import-not-at-top
+import numpy as np
+import seaborn as sns
+
+LAYERS = (('hidden_0', 'hidden layer 1'), ('hidden_1', 'hidden layer 2'),
+          ('output', 'output layer'))
+TRAIN, VALIDATION = '#1f77b4', '#ff7f0e'
+VIOLIN_SAMPLES = 20_000
+
+
+def _series(runs: list[dict[str, Any]], name: str) -> np.ndarray:
+  """(seeds, epochs), with diverged (null) values as NaN."""
+  return np.array([[np.nan if v is None else v for v in r['history'][name]] for r in runs],
+                  dtype=float)
+
+
+def _save(fig, path: Path) -> Path:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=110, bbox_inches='tight')
+  plt.close(fig)
+  return path
+
+
+def _spans_decades(values: np.ndarray) -> bool:
+  positive = values[np.isfinite(values) & (values > 0)]
+  return positive.size > 0 and positive.max() / positive.min() > 1e3
+
+
+def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
+  """Accuracy (train vs validation) above, loss below; mean over seeds, min-max band."""
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
+  epochs = np.arange(1, len(runs[0]['history']['train_loss']) + 1)
+  for axis, metric, label in ((top, 'accuracy', 'accuracy'), (bottom, 'loss', 'loss')):
+    everything = []
+    for split, colour, name in (('train', TRAIN, 'train'), ('val', VALIDATION, 'validation')):
+      values = _series(runs, f'{split}_{metric}')
+      everything.append(values)
+      with np.errstate(all='ignore'):
+        mean = np.nanmean(values, axis=0)
+        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+      axis.plot(epochs, mean, color=colour, label=name, lw=1.6)
+      if len(runs) > 1:
+        axis.fill_between(epochs, low, high, color=colour, alpha=0.2, lw=0)
+    axis.set_ylabel(label)
+    axis.grid(alpha=0.3)
+    if metric == 'loss' and _spans_decades(np.concatenate(everything, axis=None)):
+      axis.set_yscale('log')
+      axis.set_ylabel('loss (log scale)')
+  top.legend(loc='lower right')
+  bottom.set_xlabel('epoch')
+  bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+  seeds = f'mean of {len(runs)} seeds, band = min-max' if len(runs) > 1 else '1 seed'
+  top.set_title(f'{title}\n({seeds})', fontsize=11)
+  return _save(fig, path)
+
+
+def weight_violins(initial: dict, final: dict, title: str, path: Path) -> Path:
+  """Kernel values of each layer before and after training (one seed)."""
+  rng = np.random.default_rng(0)
+  fig, axes = plt.subplots(1, 3, figsize=(11, 4))
+  for axis, (layer, name) in zip(axes, LAYERS):
+    samples = []
+    for params in (initial, final):
+      w = np.asarray(params[layer]['kernel'], float).ravel()
+      w = w[np.isfinite(w)]
+      if w.size > VIOLIN_SAMPLES:
+        w = rng.choice(w, VIOLIN_SAMPLES, replace=False)
+      samples.append(w)
+    sns.violinplot(x=np.repeat(['before', 'after'], [len(w) for w in samples]),
+                   y=np.concatenate(samples), hue=np.repeat(['before', 'after'],
+                                                            [len(w) for w in samples]),
+                   palette=['#9ecae1', '#3182bd'], legend=False, ax=axis, cut=0,
+                   inner='quartile', linewidth=1)
+    axis.set_title(name)
+    axis.set_ylabel('kernel value')
+    axis.grid(alpha=0.3, axis='y')
+  fig.suptitle(f'{title}: weights before and after training', fontsize=11)
+  fig.tight_layout()
+  return _save(fig, path)
+
+
+def configurations(labels: list[str], means: np.ndarray, stds: np.ndarray, metric: str,
+                   title: str, path: Path, highlight: str | None = None) -> Path:
+  """Every configuration's objective, best first, with the spread over seeds."""
+  order = np.argsort(-np.nan_to_num(means, nan=-np.inf))
+  height = max(2.5, 0.28 * len(labels) + 1.2)
+  fig, axis = plt.subplots(figsize=(8, height))
+  y = np.arange(len(labels))
+  colours = ['#d62728' if labels[i] == highlight else '#4c72b0' for i in order]
+  axis.barh(y, means[order], xerr=stds[order], color=colours, capsize=2)
+  axis.set_yticks(y, [labels[i] for i in order], fontsize=8)
+  axis.invert_yaxis()
+  finite = means[np.isfinite(means)]
+  if finite.size:
+    low = max(0.0, finite.min() - 0.05 * (finite.max() - finite.min() + 0.01))
+    axis.set_xlim(low, min(1.0, finite.max() + 0.02) if metric.endswith('accuracy') else None)
+  axis.set_xlabel(f'{metric} (mean ± std over seeds)')
+  axis.set_title(title, fontsize=11)
+  axis.grid(alpha=0.3, axis='x')
+  return _save(fig, path)
+
+
+def confusion(cm_normalized: np.ndarray, title: str, path: Path) -> Path:
+  """Rows = actual digit, normalized per row, two decimals."""
+  fig, axis = plt.subplots(figsize=(7.5, 6.5))
+  sns.heatmap(cm_normalized, annot=True, fmt='.2f', cmap='Blues', vmin=0, vmax=1,
+              square=True, ax=axis, annot_kws={'fontsize': 7},
+              cbar_kws={'label': 'fraction of the actual digit'})
+  axis.set_xlabel('predicted digit')
+  axis.set_ylabel('actual digit')
+  axis.set_title(title, fontsize=11)
+  return _save(fig, path)

@@ -1,0 +1,88 @@
+"""Interruptions lose nothing finished, and a rerun finishes with identical results."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TINY = ['--study=dropout', '--epochs=2', '--seeds=2', '--data_limit=2000',
+        '--progress=false']
+FIRST = ('rmsprop__seed0', 'rmsprop__seed1')       # the first compiled program
+SECOND = ('sgd_normal10__seed0', 'sgd_normal10__seed1')
+TIMING = ('fit_time_s', 'compile_time_s')
+
+
+def _command(out):
+  return [sys.executable, '-m', 'jaxmlp.launch', *TINY, f'--output_dir={out}']
+
+
+def _records(out: Path) -> dict[str, dict]:
+  records = {}
+  for path in sorted((out / 'dropout' / 'members').glob('*/result.json')):
+    record = json.loads(path.read_text())
+    records[path.parent.name] = {k: v for k, v in record.items() if k not in TIMING}
+  return records
+
+
+@pytest.fixture(scope='module')
+def clean_run(tmp_path_factory):
+  out = tmp_path_factory.mktemp('clean')
+  result = subprocess.run(_command(out), capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr
+  return _records(out)
+
+
+def _interrupt_during_second_program(out: Path, signum) -> subprocess.CompletedProcess:
+  process = subprocess.Popen(_command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  members = out / 'dropout' / 'members'
+  deadline = time.monotonic() + 300
+  while not all((members / m / 'result.json').is_file() for m in FIRST):
+    assert process.poll() is None, process.communicate()
+    assert time.monotonic() < deadline
+    time.sleep(0.02)
+  process.send_signal(signum)
+  stdout, stderr = process.communicate(timeout=120)
+  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_study_resumes_to_identical_results(tmp_path, clean_run, signum):
+  killed = _interrupt_during_second_program(tmp_path, signum)
+  if signum == signal.SIGINT:
+    assert killed.returncode == 130
+    assert 'interrupted: finished programs are saved' in killed.stderr
+    assert 'Traceback' not in killed.stderr
+  else:
+    assert killed.returncode == -signal.SIGKILL
+  members = tmp_path / 'dropout' / 'members'
+  # The first program's members are complete; the second's never look finished.
+  assert all((members / m / 'result.json').is_file() for m in FIRST)
+  assert not any((members / m / 'result.json').is_file() for m in SECOND)
+  before = {m: (members / m / 'result.json').stat().st_mtime_ns for m in FIRST}
+
+  rerun = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=600)
+  assert rerun.returncode == 0, rerun.stderr
+  assert 'program 1/2: 2 members (rmsprop, batch 256, hidden 128x256): complete on disk, ' \
+         'skipped' in rerun.stdout
+  assert 'program 2/2' in rerun.stdout and 'compiled in' in rerun.stdout
+  assert before == {m: (members / m / 'result.json').stat().st_mtime_ns for m in FIRST}
+  assert _records(tmp_path) == clean_run
+  assert not list(tmp_path.rglob('*.tmp'))
+  assert (tmp_path / 'dropout' / 'report.md').is_file()
+
+
+def test_a_folder_of_another_run_is_refused(tmp_path, clean_run):
+  first = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=600)
+  assert first.returncode == 0, first.stderr
+  other = subprocess.run([*_command(tmp_path), '--config.l1=0.001'], capture_output=True,
+                         text=True, timeout=600)
+  assert other.returncode == 2
+  assert other.stderr.strip().splitlines()[-1] == (
+      f'error: {tmp_path}/dropout holds results of a different run (l1 differ): pass '
+      'another --output_dir, or delete that folder to start over')
+  assert _records(tmp_path) == clean_run  # nothing was mixed in
