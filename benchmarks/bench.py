@@ -16,16 +16,21 @@ compares numbers taken minutes apart on the same machine. Times are medians over
 2. Engine vs the floor: at batch 256, 6 x parameters x rows FLOPs at the measured
    2048x2048 float32 matmul rate; at batch 1, the bytes an Adam update must move at
    the bandwidth measured for that working set.
-3. Sweep scaling: K members (learning rates) in one vmapped group through
-   engine.run_group, against K single-member runs one after another, taken as K x
-   the measured 1-member time (compilation counted once, as a loop in one process
-   would). Epochs here are the engine's whole epoch program (training + validation).
+3. Sweep scaling: K members (learning rates) in one vmapped group, against K
+   single-member runs one after another, taken as K x the measured 1-member time
+   (compilation counted once, as a loop in one process would). At batch 256
+   through engine.run_group (the engine's whole epoch: training, validation,
+   metrics to the host); at batch 1 as the training pass of section 1.
+
+The JSON (--json) holds every raw time, the environment and the rendered table;
+it is rewritten after each section, so a run cut short keeps what it measured.
 """
 
 import argparse
 import dataclasses
 import datetime
 import functools
+import importlib.util
 import json
 import os
 import platform
@@ -94,24 +99,48 @@ def _median_time(fn, repeats: int) -> float:
   return statistics.median(times)
 
 
-def matmul_rate(repeats: int, n: int = 2048) -> float:
-  """FLOP/s of a jitted n x n float32 matmul: the machine's compute rate as jax sees it."""
+def interleave(contenders: dict[str, Callable[[], float]], reps: int, *,
+               warm_up: bool = True) -> dict[str, list[float]]:
+  """Times every contender once per repetition, back to back.
+
+  Each contender returns the seconds of one repetition. Interleaving makes any
+  change in the machine's load (other processes on shared cores) hit every
+  contender alike, so per-repetition ratios between them stay fair.
+  """
+  if warm_up:
+    for fn in contenders.values():
+      fn()  # compiles
+  times = {name: [] for name in contenders}
+  for _ in range(reps):
+    for name, fn in contenders.items():
+      times[name].append(fn())
+  return times
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
+  """The median of per-repetition ratios: robust to load that drifts between repetitions."""
+  return statistics.median(a / b for a, b in zip(numerator, denominator))
+
+
+def matmul_timer(n: int = 2048, calls: int = 3) -> Callable[[], float]:
+  """Seconds of one jitted n x n float32 matmul (median of `calls`)."""
   a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
   matmul = jax.jit(lambda a: a @ a)
-  return 2 * n**3 / _median_time(lambda: matmul(a).block_until_ready(), repeats)
+  return lambda: _median_time(lambda: matmul(a).block_until_ready(), calls)
 
 
-def axpy_bandwidth(working_set_bytes: int, repeats: int, iters: int = 200) -> float:
-  """Bytes/s of y <- 0.5 y + x over arrays whose total size is the working set.
+def axpy_timer(working_set_bytes: int, iters: int = 200, calls: int = 3):
+  """Seconds per sweep of y <- 0.5 y + x over arrays whose total size is the working set.
 
   The loop runs inside one jitted program, so dispatch is paid once per `iters`
-  sweeps; each sweep reads x and y and writes y (12 bytes per index).
+  sweeps; each sweep reads x and y and writes y: returns (timer, bytes per sweep).
   """
   n = max(1, working_set_bytes // 8)  # x and y: 8 bytes per index
   x = jnp.ones(n, jnp.float32)
   y = jnp.zeros(n, jnp.float32)
   loop = jax.jit(lambda x, y: jax.lax.fori_loop(0, iters, lambda _, y: 0.5 * y + x, y))
-  return 12 * n * iters / _median_time(lambda: loop(x, y).block_until_ready(), repeats)
+  timer = lambda: _median_time(lambda: loop(x, y).block_until_ready(), calls) / iters
+  return timer, 12 * n
 
 
 def dispatch_seconds(repeats: int = 200) -> float:
@@ -121,54 +150,64 @@ def dispatch_seconds(repeats: int = 200) -> float:
   return _median_time(lambda: noop(x).block_until_ready(), repeats)
 
 
+def _pad(x_M: np.ndarray, size: int) -> np.ndarray:
+  """Fills unused member slots (members are padded to a multiple of the devices)."""
+  return np.concatenate([x_M, np.repeat(x_M[:1], size - len(x_M), axis=0)])
+
+
 def _host(tree):
   return jax.tree.map(np.asarray, jax.device_get(tree))
 
 
-def engine_epochs(structure, x_u8, y, epochs: int, learning_rates=(1e-3,)):
-  """The engine's training pass: seconds per epoch, and member 0's weights at the
-  start and after the first epoch.
+def _learning_rates(k: int) -> np.ndarray:
+  return np.geomspace(1e-4, 1e-2, k) if k > 1 else np.array([1e-3])
 
-  The program is what engine._programs compiles for the group, minus the
-  validation pass: train.train_epoch under engine.sharded, vmapped over the
-  members (squeezed for one), state donated.
+
+def engine_loop(structure, x_u8, y, learning_rates=(1e-3,)):
+  """The engine's training pass for len(learning_rates) members.
+
+  The program is the engine's epoch program minus the validation pass:
+  train.train_epoch under engine.sharded, vmapped over the members (squeezed
+  for one), state donated. Returns (epoch, weights): epoch() trains one epoch
+  and returns its seconds; weights() is member 0's weights now, on the host.
   """
   k = len(learning_rates)
   mesh = engine.member_mesh()
   size = engine.members_per_program(structure, k, k, 0)  # padded to the devices
   block = size // mesh.size
-  init, _, _ = engine._programs(structure, mesh, block)  # pylint: disable=protected-access
+  # The engine's own init and epoch programs are built the same way (engine.py).
+  init = engine.sharded(functools.partial(train.init_state, structure=structure), (0, 0),
+                        mesh, block)
   train_epoch = engine.sharded(
       functools.partial(train.train_epoch, structure=structure), (0, None, None, 0, None),
       mesh, block, donate_argnums=0)
   member_sharding = jax.sharding.NamedSharding(
       mesh, jax.sharding.PartitionSpec(engine.MEMBER_AXIS))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  put = lambda a: jax.device_put(engine._pad(np.asarray(a), size), member_sharding)  # pylint: disable=protected-access
+  put = lambda a: jax.device_put(_pad(np.asarray(a), size), member_sharding)
   hp_M = {name: put(v) for name, v in baseline_hparams(learning_rates).items()}
   x_ND = jax.device_put(x_u8, replicated)
   y_N = jax.device_put(y, replicated)
-  state = init(put(np.zeros(k, np.uint32)), hp_M)
-  first_member = lambda tree: jax.tree.map(lambda a: a[0], _host(tree))
-  initial = first_member(state.params)
-  times, after_one = [], None
-  for epoch in range(epochs):
+  run = dict(state=init(put(np.zeros(k, np.uint32)), hp_M), epoch=0)
+
+  def epoch() -> float:
     start = time.perf_counter()
-    state, sums = train_epoch(state, x_ND, y_N, hp_M, jnp.int32(epoch))
-    jax.block_until_ready((state, sums))
-    times.append(time.perf_counter() - start)
-    if epoch == 0:
-      after_one = first_member(state.params)
-  return times, initial, after_one
+    run['state'], sums = train_epoch(run['state'], x_ND, y_N, hp_M, jnp.int32(run['epoch']))
+    jax.block_until_ready((run['state'], sums))
+    run['epoch'] += 1
+    return time.perf_counter() - start
+
+  return epoch, lambda: jax.tree.map(lambda a: a[0], _host(run['state'].params))
 
 
-def naive_epochs(structure, x_u8, y, epochs: int, params):
+def naive_loop(structure, x_u8, y, params):
   """The tutorial loop: a jitted step, a Python for loop, batches sliced on the host.
 
   Same model, same optimizer (optim.make_optimizer with the baseline's constants)
-  and same loss as the engine; data normalized once on the host, as tutorials do.
-  Steps are dispatched asynchronously and the loop waits once per epoch, which is
-  the most favourable form of the loop. Returns the weights after the first epoch.
+  and same loss as the engine, from the given initial weights; data normalized
+  once on the host, as tutorials do. Steps are dispatched asynchronously and the
+  loop waits once per epoch, the most favourable form of the loop. Returns
+  (epoch, weights) as engine_loop does.
   """
   model = structure.model()
   hparams = {name: float(v[0]) for name, v in baseline_hparams([1e-3]).items()}
@@ -186,27 +225,29 @@ def naive_epochs(structure, x_u8, y, epochs: int, params):
   x_ND = np.asarray(x_u8, np.float32) / 255.0
   batch = structure.batch_size
   params = jax.tree.map(jnp.asarray, params)
-  opt_state = tx.init(params)
-  times, after_one = [], None
-  for epoch in range(epochs):
+  run = dict(params=params, opt_state=tx.init(params))
+
+  def epoch() -> float:
     start = time.perf_counter()
+    params, opt_state = run['params'], run['opt_state']
     for i in range(0, len(x_ND), batch):
       params, opt_state, loss = step(params, opt_state, x_ND[i:i + batch], y[i:i + batch])
     jax.block_until_ready((params, loss))
-    times.append(time.perf_counter() - start)
-    if epoch == 0:
-      after_one = _host(params)
-  return times, after_one
+    run.update(params=params, opt_state=opt_state)
+    return time.perf_counter() - start
+
+  return epoch, lambda: _host(run['params'])
 
 
-def keras_epochs(x_u8, y, batch: int, epochs: int):
-  """Seconds per epoch of Keras' model.fit with the same settings, or why there are none."""
+def keras_loop(x_u8, y, batch: int):
+  """Keras' model.fit with the same settings, one epoch per call: (epoch or None, note)."""
+  if importlib.util.find_spec('keras') is None:
+    return None, 'keras not installed'
+  if 'KERAS_BACKEND' not in os.environ and importlib.util.find_spec('tensorflow') is None:
+    # Keras 3 defaults to TensorFlow; without it, run Keras on JAX.
+    os.environ['KERAS_BACKEND'] = 'jax'
   try:
     import keras  # pylint: disable=g-import-not-at-top
-  except Exception:  # pylint: disable=broad-except
-    # A broken backend (e.g. keras without TensorFlow) fails at import as well.
-    return None, 'keras not installed'
-  try:
     model = keras.Sequential([
         keras.Input(shape=(784,)),
         keras.layers.Dense(128, activation='relu', kernel_initializer='glorot_uniform'),
@@ -216,42 +257,48 @@ def keras_epochs(x_u8, y, batch: int, epochs: int):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.9,
                                                   beta_2=0.999, epsilon=1e-7),
                   loss='sparse_categorical_crossentropy', metrics=['accuracy'])
-    times = []
-
-    class Timer(keras.callbacks.Callback):
-      def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-      def on_epoch_end(self, epoch, logs=None):
-        times.append(time.perf_counter() - self.start)
-
-    model.fit(np.asarray(x_u8, np.float32) / 255.0, y, batch_size=batch, epochs=epochs,
-              shuffle=False, verbose=0, callbacks=[Timer()])
     backend = getattr(keras.backend, 'backend', lambda: '?')()
-    return times, f'keras {keras.__version__} ({backend} backend)'
+    note = f'keras {keras.__version__} ({backend} backend)'
   except Exception as e:  # pylint: disable=broad-except
-    return None, f'keras failed: {type(e).__name__}: {e}'[:200]
+    return None, f'keras unusable: {type(e).__name__}: {e}'[:200]
+  x_ND = np.asarray(x_u8, np.float32) / 255.0
+  seconds = []
+
+  class Timer(keras.callbacks.Callback):
+    """Times the epoch itself, not fit()'s setup around it."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+      self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+      seconds.append(time.perf_counter() - self.start)
+
+  def epoch() -> float:
+    model.fit(x_ND, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
+              callbacks=[Timer()])
+    return seconds[-1]
+
+  return epoch, note
 
 
-def sweep_point(k: int, device_data, epochs: int):
-  """K members, learning rates spread over a decade each way, in one run_group call.
+def run_group_timer(k: int, device_data):
+  """One engine.run_group call of K members, 2 epochs: the second epoch's seconds.
 
-  Seconds per epoch come from the gaps between the engine's per-epoch callbacks,
-  which are the engine's whole epoch program (training + validation) plus the
-  metrics' trip to the host: exactly what a study pays per epoch.
+  The time is the gap between the engine's two per-epoch callbacks: its whole
+  epoch program (training + validation) plus the metrics' trip to the host,
+  exactly what a study pays per epoch. Repeated calls reuse the compiled program.
+  Returns (timer, result of the last call).
   """
-  stamps = []
-  learning_rates = np.geomspace(1e-4, 1e-2, k) if k > 1 else np.array([1e-3])
-  result = engine.run_group(STRUCTURE, baseline_hparams(learning_rates),
-                            np.zeros(k, np.int64), device_data, epochs,
-                            engine.member_mesh(),
-                            on_epoch=lambda *_: stamps.append(time.perf_counter()))
-  gaps = np.diff(stamps)
-  return dict(k=k, epoch_s=float(np.median(gaps)), epoch_times_s=gaps.tolist(),
-              compile_s=float(result.compile_time_s[0]),
-              fit_time_s=float(result.fit_time_s[0]),
-              members_per_program=int(result.members_per_program[0]),
-              test_accuracy=[float(a) for a in result.test_accuracy])
+  last = {}
+
+  def timer() -> float:
+    stamps = []
+    last['result'] = engine.run_group(
+        STRUCTURE, baseline_hparams(_learning_rates(k)), np.zeros(k, np.int64), device_data,
+        2, engine.member_mesh(), on_epoch=lambda *_: stamps.append(time.perf_counter()))
+    return stamps[1] - stamps[0]
+
+  return timer, last
 
 
 def environment() -> dict:
@@ -270,7 +317,16 @@ def environment() -> dict:
       jaxlib=getattr(jax.lib, '__version__', None) or _version('jaxlib'),
       flax=_version('flax'), optax=optax.__version__, numpy=np.__version__,
       matmul_precision=str(jax.config.jax_default_matmul_precision),
+      # Other processes sharing the cores show up here; compare with host_cores.
+      load_average_at_start=_load_average(),
       command=' '.join([os.path.basename(sys.argv[0]), *sys.argv[1:]]))
+
+
+def _load_average() -> float | None:
+  try:
+    return round(os.getloadavg()[0], 2)
+  except OSError:
+    return None
 
 
 def _version(module: str) -> str:
@@ -295,41 +351,53 @@ def _max_abs_diff(a, b) -> float:
 
 
 def compare_loops(split, args, out: dict) -> None:
-  """Section 1 and the floors: engine, naive loop and Keras at batch 256 and batch 1."""
+  """Sections 1 and 2: engine, naive loop, Keras and the floor at batch 256 and 1."""
   params = parameter_count(STRUCTURE)
-  epochs = args.reps + 1
   cases = [('batch256', STRUCTURE, len(split.x_train)),
            ('batch1', dataclasses.replace(STRUCTURE, batch_size=1), args.batch1_rows)]
   for name, structure, rows in cases:
     x, y = split.x_train[:rows], split.y_train[:rows]
     updates = -(-rows // structure.batch_size)
-    print(f'[bench] {name}: engine, {epochs} epochs of {rows} rows', flush=True)
-    engine_t, initial, engine_params = engine_epochs(structure, x, y, epochs)
-    print(f'[bench] {name}: naive jit loop', flush=True)
-    naive_t, naive_params = naive_epochs(structure, x, y, epochs, initial)
-    print(f'[bench] {name}: keras', flush=True)
-    keras_t, keras_note = keras_epochs(x, y, structure.batch_size, epochs)
-    row = dict(batch_size=structure.batch_size, rows=rows, updates_per_epoch=updates,
-               engine_epoch_s=statistics.median(engine_t[1:]), engine_times_s=engine_t,
-               naive_epoch_s=statistics.median(naive_t[1:]), naive_times_s=naive_t,
-               keras_epoch_s=statistics.median(keras_t[1:]) if keras_t else None,
-               keras_times_s=keras_t, keras_note=keras_note,
-               # Same initial weights, same batches: the loops should agree after
-               # the first epoch (later, Adam's division by sqrt(v) + 1e-7 on tiny
-               # gradients amplifies rounding differences about 1000x per epoch).
-               max_abs_param_diff=_max_abs_diff(engine_params, naive_params))
+    print(f'[bench] {name}: engine, naive loop, keras and the floor, {args.reps} + 1 '
+          f'epochs of {rows} rows each', flush=True)
+    engine_epoch, engine_weights = engine_loop(structure, x, y)
+    naive_epoch, naive_weights = naive_loop(structure, x, y, engine_weights())
+    keras_epoch, keras_note = keras_loop(x, y, structure.batch_size)
+    # The warm-up epoch compiles; then the same initial weights and batches
+    # should give the same weights (later epochs drift apart: Adam's division by
+    # sqrt(v) + 1e-7 on tiny gradients amplifies rounding ~1000x per epoch).
+    engine_epoch(), naive_epoch()
+    diff = _max_abs_diff(engine_weights(), naive_weights())
     if name == 'batch256':
-      rate = statistics.mean([out['floors']['matmul_flops_before'], matmul_rate(
-          args.matmul_repeats)])
-      flops = 6 * params * rows
-      row.update(matmul_flops=rate, flops_per_epoch=flops, floor_epoch_s=flops / rate)
+      floor_timer, n = matmul_timer(), 2048
+      work = 6 * params * rows  # FLOPs: forward 2, backward 4 per parameter and row
+      floor_of = lambda t: work / (2 * n**3 / t)  # seconds at the matmul's FLOP rate
     else:
       moved = adam_update_bytes(params)
-      working_set = moved // 2  # w, g, m, v: each counted once
-      bandwidth = axpy_bandwidth(working_set, args.matmul_repeats)
-      row.update(bytes_per_update=moved, working_set_bytes=working_set,
-                 bandwidth_bytes_per_s=bandwidth,
-                 floor_epoch_s=moved / bandwidth * updates)
+      floor_timer, sweep_bytes = axpy_timer(moved // 2)  # working set: w, g, m, v
+      floor_of = lambda t: moved / (sweep_bytes / t) * updates
+    contenders = dict(engine=engine_epoch, naive=naive_epoch, floor=floor_timer)
+    if keras_epoch is not None:
+      contenders['keras'] = keras_epoch
+    times = interleave(contenders, args.reps, warm_up=False)
+    floor_floor = [floor_of(t) for t in times['floor']]
+    median = lambda name: statistics.median(times[name]) if name in times else None
+    row = dict(batch_size=structure.batch_size, rows=rows, updates_per_epoch=updates,
+               engine_epoch_s=median('engine'), naive_epoch_s=median('naive'),
+               keras_epoch_s=median('keras'), keras_note=keras_note,
+               floor_epoch_s=statistics.median(floor_floor),
+               naive_over_engine=paired_ratio(times['naive'], times['engine']),
+               keras_over_engine=(paired_ratio(times['keras'], times['engine'])
+                                  if 'keras' in times else None),
+               engine_over_floor=paired_ratio(times['engine'], floor_floor),
+               max_abs_param_diff=diff, times_s=times)
+    if name == 'batch256':
+      row.update(flops_per_epoch=work,
+                 matmul_flops=statistics.median(2 * n**3 / t for t in times['floor']))
+    else:
+      row.update(bytes_per_update=moved, working_set_bytes=moved // 2,
+                 bandwidth_bytes_per_s=statistics.median(sweep_bytes / t
+                                                         for t in times['floor']))
     out['loops'][name] = row
     _write_json(args.json, out)
 
@@ -339,21 +407,35 @@ def sweep(split, args, out: dict) -> None:
   mesh = engine.member_mesh()
   device_data = engine.put_data(split, mesh)
   ks = list(map(int, args.ks.split(',')))
+  if 1 not in ks:
+    ks = [1, *ks]  # K single runs are K x the 1-member time
+  timers, lasts = {}, {}
   for k in ks:
-    print(f'[bench] sweep, batch 256: K={k}', flush=True)
-    out['sweep'].append(sweep_point(k, device_data, args.reps + 1))
-    _write_json(args.json, out)
-  # At batch 1 one member leaves the machine idle between tiny kernels; members
-  # in one group share each kernel launch and loop iteration.
+    print(f'[bench] sweep, batch 256: compiling and warming up K={k}', flush=True)
+    timers[k], lasts[k] = run_group_timer(k, device_data)
+    timers[k]()
+    out['sweep'].append(dict(k=k, compile_s=float(lasts[k]['result'].compile_time_s[0]),
+                             members_per_program=int(
+                                 lasts[k]['result'].members_per_program[0])))
+  print(f'[bench] sweep, batch 256: {args.reps} interleaved repetitions', flush=True)
+  times = interleave(timers, args.reps, warm_up=False)
+  for point in out['sweep']:
+    k = point['k']
+    point.update(epoch_s=statistics.median(times[k]), times_s=times[k],
+                 speedup=paired_ratio([k * t for t in times[1]], times[k]))
+  _write_json(args.json, out)
+
   structure = dataclasses.replace(STRUCTURE, batch_size=1)
-  x, y = split.x_train[:args.batch1_rows], split.y_train[:args.batch1_rows]
-  for k in ks:
-    print(f'[bench] sweep, batch 1: K={k}', flush=True)
-    learning_rates = np.geomspace(1e-4, 1e-2, k) if k > 1 else np.array([1e-3])
-    times, _, _ = engine_epochs(structure, x, y, args.reps + 1, learning_rates)
-    out['sweep_batch1'].append(dict(k=k, rows=len(x), epoch_s=statistics.median(times[1:]),
-                                    epoch_times_s=times))
-    _write_json(args.json, out)
+  rows = args.sweep1_rows
+  x, y = split.x_train[:rows], split.y_train[:rows]
+  print(f'[bench] sweep, batch 1: {args.reps} + 1 interleaved epochs of {rows} rows',
+        flush=True)
+  epochs = {k: engine_loop(structure, x, y, _learning_rates(k))[0] for k in ks}
+  times = interleave(epochs, args.reps)
+  out['sweep_batch1'] = [
+      dict(k=k, rows=rows, epoch_s=statistics.median(times[k]), times_s=times[k],
+           speedup=paired_ratio([k * t for t in times[1]], times[k])) for k in ks]
+  _write_json(args.json, out)
 
 
 def _fmt_s(seconds) -> str:
@@ -415,6 +497,10 @@ def render(out: dict) -> str:
                    f"GB/s (jitted axpy loop over a {r['working_set_bytes'] / 1e6:.2f} MB "
                    f"working set); a jitted no-op costs {_fmt_s(out['floors']['dispatch_s'])} "
                    'per call from Python.')
+    keras_notes = {r['keras_note'] for r in loops.values() if r['keras_epoch_s'] is not None}
+    if keras_notes:
+      notes.append(f"Keras: {', '.join(sorted(keras_notes))}; model.fit(shuffle=False), "
+                   'sparse categorical cross-entropy on a softmax output, accuracy metric.')
     diffs = ', '.join(f"batch {r['batch_size']} {r['max_abs_param_diff']:.1e}"
                       for r in loops.values())
     notes.append('same computation check, max |engine weights - naive weights| after '
@@ -451,7 +537,10 @@ def render(out: dict) -> str:
               'metrics to the host), at batch 1 as the training pass of section 1. '
               '"K single runs" is K x the 1-member time measured in this run (compilation '
               'paid once, as a loop in one process would).']
-  lines += ['', f"total benchmark time {out.get('total_s', 0):.0f} s."]
+  if 'total_s' in out:
+    lines += ([] if lines[-1] == '' else ['']) + [f"total benchmark time {out['total_s']:.0f} s; 1-minute load average "
+              f"{env['load_average_at_start']} at the start, "
+              f"{env.get('load_average_at_end')} at the end ({env['host_cores']} cores)."]
   return '\n'.join(lines)
 
 
@@ -506,6 +595,7 @@ def main(argv=None):
   if 'sweep' in sections:
     sweep(split, args, out)
   out['total_s'] = time.perf_counter() - begin
+  out['environment']['load_average_at_end'] = _load_average()
   out['markdown'] = render(out)
   _write_json(args.json, out)
   print()

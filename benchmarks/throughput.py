@@ -42,7 +42,7 @@ def epoch_seconds(structure, members: int, split, epochs: int) -> tuple[float, f
   device_data = engine.put_data(split, mesh)
   size = engine.members_per_program(structure, 0, members, 0)
   block = size // mesh.size
-  init, fit_epoch, _ = engine._programs(structure, mesh, block)
+  init, start, tracked_epoch, _ = engine._programs(structure, train.Tracking(), mesh, block)
   train_epoch = engine.sharded(
       functools.partial(train.train_epoch, structure=structure), (0, None, None, 0, None),
       mesh, block, donate_argnums=0)
@@ -51,10 +51,16 @@ def epoch_seconds(structure, members: int, split, epochs: int) -> tuple[float, f
   hp = {k: put(np.full(members, v, np.float32)) for k, v in study.baseline().items()
         if k in study.HPARAM_FIELDS}
   state = init(put(np.arange(members, dtype=np.uint32)), hp)
+  state, tracker = start(state, state.params)
+  def fit(state, epoch):
+    nonlocal tracker
+    state, tracker, metrics = tracked_epoch(state, tracker, hp, epoch, device_data)
+    return state, metrics
+
   programs = {
       'train': lambda state, epoch: train_epoch(state, device_data.x_train,
                                                 device_data.y_train, hp, epoch),
-      'fit': lambda state, epoch: fit_epoch(state, hp, epoch, device_data),
+      'fit': fit,
   }
   medians = []
   for program in programs.values():

@@ -45,13 +45,17 @@ def put_data(split, mesh: Mesh) -> DeviceData:
 
 @dataclasses.dataclass
 class GroupResult:
-  """Per-member arrays, member axis first."""
-  history: dict[str, np.ndarray]      # name -> (M, epochs)
+  """Per-member arrays and pytrees, member axis first."""
+  history: dict[str, np.ndarray]      # name -> (M, epochs); NaN after an early stop
   test_loss: np.ndarray               # (M,)
   test_accuracy: np.ndarray           # (M,)
+  test_f1: np.ndarray                 # (M,) macro-F1
   weight_updates: np.ndarray          # (M,)
+  epochs_trained: np.ndarray          # (M,) fewer than asked after an early stop
+  best_epoch: np.ndarray              # (M,) by the tracking objective, 0-based
   initial_params: dict                # pytree of (M, ...) arrays
   final_params: dict
+  best_params: dict                   # the weights of the best epoch
   fit_time_s: np.ndarray              # (M,) wall time of the program the member ran in
   compile_time_s: np.ndarray          # (M,)
   members_per_program: np.ndarray     # (M,)
@@ -129,27 +133,34 @@ def sharded(fn, in_axes, mesh: Mesh, block: int, sequential: bool = False,
 
 
 @functools.lru_cache(maxsize=None)
-def _programs(structure: train.Structure, mesh: Mesh, block: int):
-  """The group's three programs; jit's cache keeps one executable per shape."""
-  partial = lambda fn: functools.partial(fn, structure=structure)
+def _programs(structure: train.Structure, tracking: train.Tracking, mesh: Mesh, block: int):
+  """The group's programs; jit's cache keeps one executable per shape."""
+  partial = lambda fn, **kw: functools.partial(fn, structure=structure, **kw)
   init = sharded(partial(train.init_state), (0, 0), mesh, block)
-  fit_epoch = sharded(partial(train.fit_epoch), (0, 0, None, None), mesh, block,
-                      donate_argnums=0)
+  start = sharded(lambda state, params: (state._replace(params=params),
+                                         train.init_tracker(params, tracking)),
+                  (0, 0), mesh, block)
+  epoch = sharded(partial(train.tracked_epoch, tracking=tracking), (0, 0, 0, None, None),
+                  mesh, block, donate_argnums=(0, 1))
   # The test pass is cheap: run it member by member so that a saved member
   # evaluated alone (jaxmlp.evaluate) reproduces its numbers exactly.
   test = sharded(partial(train.evaluate), (0, None, None, 0), mesh, block, sequential=True)
-  return init, fit_epoch, test
+  return init, start, epoch, test
 
 
 def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
               seeds: np.ndarray, data: DeviceData, epochs: int, mesh: Mesh, *,
-              max_members: int = 0,
+              max_members: int = 0, tracking: train.Tracking = train.Tracking(),
+              initial_params: dict | None = None, first_epoch: int = 0,
               on_epoch: Callable[[int, int, dict[str, np.ndarray]], None] | None = None,
               ) -> GroupResult:
-  """Trains every member of a group for `epochs` epochs and tests it.
+  """Trains every member of a group for `epochs` epochs (or until all stop early)
+  and tests it.
 
-  `on_epoch(done, total, metrics)` is called between epochs (never from inside a
-  program) with the epochs done over all chunks and that epoch's metrics.
+  `initial_params` (member axis first) replaces the initial weights, with a fresh
+  optimizer state, as keras_tuner's promoted trials reload weights; `first_epoch`
+  numbers the epochs on from there. `on_epoch(done, total, metrics)` is called
+  between epochs (never from inside a program), counting over all chunks.
   """
   n = len(seeds)
   data_bytes = sum(a.nbytes for a in data)
@@ -162,8 +173,9 @@ def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
       report = functools.partial(
           lambda offset, epoch, metrics: on_epoch(offset + epoch + 1, epochs * len(starts),
                                                   metrics), index * epochs)
-    parts.append(_run_chunk(structure, {k: v[i:i + chunk] for k, v in hparams.items()},
-                            seeds[i:i + chunk], data, epochs, mesh, chunk, report))
+    take = lambda tree: None if tree is None else jax.tree.map(lambda x: x[i:i + chunk], tree)
+    parts.append(_run_chunk(structure, take(hparams), seeds[i:i + chunk], data, epochs, mesh,
+                            chunk, tracking, take(initial_params), first_epoch, report))
     parts[-1].chunk_index[:] = index
   concat = lambda *chunks: np.concatenate(chunks)
   return GroupResult(**{f.name: jax.tree.map(concat, *(getattr(p, f.name) for p in parts))
@@ -175,39 +187,47 @@ def _pad(x: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
 
 
-def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, on_epoch):
+def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, tracking,
+               initial_params, first_epoch, on_epoch):
   n = len(seeds)
-  sharded = NamedSharding(mesh, P(MEMBER_AXIS))
-  put = lambda x: jax.device_put(_pad(np.asarray(x), size), sharded)
+  sharded_ = NamedSharding(mesh, P(MEMBER_AXIS))
+  put = lambda x: jax.device_put(_pad(np.asarray(x), size), sharded_)
   hparams_M = {k: put(np.asarray(v, np.float32)) for k, v in hparams.items()}
   seeds_M = put(np.asarray(seeds, np.uint32))
-  init, fit_epoch, test = _programs(structure, mesh, size // mesh.size)
+  init, start_program, epoch_program, test = _programs(structure, tracking, mesh,
+                                                       size // mesh.size)
 
-  start = time.perf_counter()
+  started = time.perf_counter()
   state = init(seeds_M, hparams_M)
-  initial_params = _first(state.params, n)
-  epoch_program = fit_epoch.lower(state, hparams_M, jnp.int32(0), data).compile()
-  jax.block_until_ready(state)
-  compile_time = time.perf_counter() - start
+  params = state.params if initial_params is None else jax.tree.map(put, initial_params)
+  initial = _first(params, n)
+  state, tracker = start_program(state, params)
+  compiled = epoch_program.lower(state, tracker, hparams_M, jnp.int32(0), data).compile()
+  jax.block_until_ready(tracker)
+  compile_time = time.perf_counter() - started
 
-  history = {k: np.zeros((n, epochs), np.float32) for k in train.EpochMetrics._fields}
-  start = time.perf_counter()
+  history = {k: np.full((n, epochs), np.nan, np.float32) for k in train.EpochMetrics._fields}
+  started = time.perf_counter()
   for epoch in range(epochs):
-    state, metrics = epoch_program(state, hparams_M, jnp.int32(epoch), data)
-    metrics = jax.device_get(metrics)
-    for name, value in metrics._asdict().items():
-      history[name][:, epoch] = value[:n]
+    was_stopped = np.asarray(jax.device_get(tracker.stopped))[:n]
+    state, tracker, metrics = compiled(state, tracker, hparams_M,
+                                       jnp.int32(first_epoch + epoch), data)
+    for name, value in jax.device_get(metrics)._asdict().items():
+      history[name][:, epoch] = np.where(was_stopped, np.nan, value[:n])
     if on_epoch is not None:
       on_epoch(epoch, {k: v[:, epoch] for k, v in history.items()})
-  test_loss, test_accuracy = jax.device_get(
-      test(state.params, data.x_test, data.y_test, hparams_M))
-  fit_time = time.perf_counter() - start
-  updates = np.asarray(jax.device_get(state.step))[:n]
+    if np.asarray(jax.device_get(tracker.stopped))[:n].all():
+      break
+  test_metrics = jax.device_get(test(state.params, data.x_test, data.y_test, hparams_M))
+  fit_time = time.perf_counter() - started
+  first = lambda x: np.asarray(jax.device_get(x))[:n]
 
   full = lambda value: np.full(n, value)
-  return GroupResult(history, np.asarray(test_loss[:n]), np.asarray(test_accuracy[:n]),
-                     updates, initial_params, _first(state.params, n), full(fit_time),
-                     full(compile_time), full(size), full(0))
+  return GroupResult(
+      history, first(test_metrics.loss), first(test_metrics.accuracy), first(test_metrics.f1),
+      first(state.step), first(tracker.epochs_trained), first(tracker.best_epoch), initial,
+      _first(state.params, n), _first(tracker.best_params, n), full(fit_time),
+      full(compile_time), full(size), full(0))
 
 
 def _first(tree, n: int):

@@ -47,7 +47,7 @@ def main(argv):
                            config['validation_split'])
   except UserError as e:
     cli.fail(str(e))
-  loss, accuracy = jax.jit(train.evaluate, static_argnames='structure')(
+  loss, accuracy, _ = jax.jit(train.evaluate, static_argnames='structure')(
       params['final'], split.x_test, split.y_test, hparams, structure=structure)
   loss, accuracy = float(loss), float(accuracy)
   same = loss == record['test_loss'] and accuracy == record['test_accuracy']

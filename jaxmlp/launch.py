@@ -10,6 +10,7 @@ value is a tuple is a sweep axis: --config.batch_size=256 narrows it to one valu
 """
 
 import shlex
+import time
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ml_collections import config_flags
 
 from jaxmlp import cli
 from jaxmlp import data as data_lib
+from jaxmlp import hyperband
 from jaxmlp import report
 from jaxmlp import results
 from jaxmlp import runner
@@ -46,7 +48,8 @@ def _study_help() -> str:
 _STUDY = flags.DEFINE_string('study', None, _study_help())
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per configuration (0, 1, ... N-1); '
                               'every seed of every configuration trains in parallel.')
-_EPOCHS = flags.DEFINE_integer('epochs', None, "Override the study's epoch count.")
+_EPOCHS = flags.DEFINE_integer('epochs', None, "Override the study's epoch count (and "
+                               "its final retraining's, where it has one).")
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results',
                                   'Results go to OUTPUT_DIR/STUDY/.')
 _DATA_DIR = flags.DEFINE_string(
@@ -66,6 +69,16 @@ _MATMUL_PRECISION = flags.DEFINE_enum(
 _DATA_LIMIT = flags.DEFINE_integer(
     'data_limit', 0, 'Use only the first N rows of the training, validation and test sets '
     '(0: all): quick smoke runs, not comparable with the original.', lower_bound=0)
+_SEARCH = flags.DEFINE_enum(
+    'search', 'grid', ['grid', 'hyperband'],
+    'grid: every configuration x seed. hyperband: keras_tuner\'s Hyperband over the '
+    'configurations (the original\'s finetune search), each round trained at once.')
+_FINAL_BATCH_SIZE = flags.DEFINE_integer(
+    'final_batch_size', 32, 'Batch size of the final retraining of the best configuration '
+    '(studies with final_epochs > 0); 32 is Keras\' default, as in the original.')
+_FINAL_SHUFFLE = flags.DEFINE_bool(
+    'final_shuffle', True, 'Shuffle in the final retraining (Keras\' default, as in the '
+    'original).')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar per compiled '
                               'program; --progress=false for logs and CI.')
 _CONFIG = config_flags.DEFINE_config_file(
@@ -145,6 +158,7 @@ def main(argv):
       if _EPOCHS.value is not None:
         with config.unlocked():
           config.epochs = _EPOCHS.value
+          config.final_epochs = _EPOCHS.value if config.final_epochs else 0
       study_lib.validate(study_lib.expand(config, _SEEDS.value),
                          study_lib.training_rows(config))
     mnist = data_lib.load(_DATA_SOURCE.value, _DATA_DIR.value,
@@ -154,14 +168,34 @@ def main(argv):
       split = data_lib.head(data_lib.split(mnist, config.validation_split), _DATA_LIMIT.value)
       study_lib.validate(study_lib.expand(config, _SEEDS.value), len(split.x_train))
       study_dir = output_dir / config.name
-      records = runner.run_study(
-          config, split, seeds=_SEEDS.value, output_dir=output_dir, progress=_PROGRESS.value,
-          data=dict(source=_DATA_SOURCE.value, limit=_DATA_LIMIT.value,
-                    checksums=_DATA_CHECKSUMS.value))
-      table = results.write_summary(study_dir, records)
-      report_path = report.write_report(study_dir, config, records, split, command=command,
-                                        source=source)
-      print(f'\n{table}\nreport: {report_path}', flush=True)
+      run_data = dict(source=_DATA_SOURCE.value, limit=_DATA_LIMIT.value,
+                      checksums=_DATA_CHECKSUMS.value)
+      started = time.perf_counter()
+      records = trials = None
+      if _SEARCH.value == 'hyperband':
+        trials = runner.run_hyperband(config, split, seeds=_SEEDS.value,
+                                      output_dir=output_dir, progress=_PROGRESS.value,
+                                      data=run_data)
+        best = hyperband.best_trial(trials, config.objective).configuration
+      else:
+        records = runner.run_study(config, split, seeds=_SEEDS.value, output_dir=output_dir,
+                                   progress=_PROGRESS.value, data=run_data)
+        results.write_summary(study_dir, records)
+        grouped = report.by_configuration(records)
+        label = report.best_label(grouped, config.objective)
+        best = next(m for m in study_lib.expand(config, 1) if m.label == label)
+      search_s = time.perf_counter() - started
+      final = None
+      if config.final_epochs:
+        final = runner.run_final(config, split, best, seeds=_SEEDS.value,
+                                 output_dir=output_dir, batch_size=_FINAL_BATCH_SIZE.value,
+                                 shuffle=_FINAL_SHUFFLE.value, progress=_PROGRESS.value)
+      report_path = report.write_report(
+          study_dir, config, split, command=command, source=source, records=records,
+          trials=trials, final=final, search_s=search_s)
+      if records:
+        print(f'\n{results.summary_markdown(records)}')
+      print(f'report: {report_path}', flush=True)
       done.append((config.name, study_dir))
     if _STUDY.value == ALL:
       print(f'index: {report.write_index(output_dir, done, command)}')

@@ -2,6 +2,8 @@
 sentence per configuration derived from its numbers; and the index of `--study=all`."""
 
 import ast
+import csv
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from jaxmlp import figures
+from jaxmlp import hyperband
 from jaxmlp import metrics
 from jaxmlp import results
 from jaxmlp import train
@@ -78,60 +81,75 @@ def by_configuration(records) -> dict[str, list[dict[str, Any]]]:
   return grouped
 
 
-def objective(runs, name: str) -> tuple[float, float]:
-  """Best epoch's value per seed (as keras_tuner scores a trial), mean and std over seeds."""
-  pick = np.nanmin if name.endswith('loss') else np.nanmax
-  values = [pick([np.nan if v is None else v for v in r['history'][name]]) for r in runs]
-  return float(np.mean(values)), float(np.std(values))
-
-
 def _slug(label: str) -> str:
   return ''.join(c if c.isalnum() or c in '.=-' else '_' for c in label)
 
 
-def write_report(study_dir: Path, config, records: list[dict[str, Any]], split, *,
-                 command: str, source: Path | None = None) -> Path:
+def write_report(study_dir: Path, config, split, *, command: str, source: Path | None = None,
+                 records: list[dict[str, Any]] | None = None,
+                 trials: list[hyperband.Trial] | None = None,
+                 final: list[dict[str, Any]] | None = None, search_s: float = 0.0) -> Path:
+  """The grid's `records`, or Hyperband's `trials`; then the `final` retrained model."""
   run = json.loads((study_dir / 'run.json').read_text())
-  grouped = by_configuration(records)
-  programs = {r['program']: (r['compile_time_s'], r['fit_time_s']) for r in records}
-  compile_s = sum(c for c, _ in programs.values())
-  train_s = sum(t for _, t in programs.values())
   figure_dir = study_dir / 'figures'
+  trained = records if trials is None else [r for t in trials for r in t.records]
+  programs = {r['program']: (r['compile_time_s'], r['fit_time_s']) for r in trained}
   lines = [f'# Study `{config.name}`', '']
   doc = _docstring(source)
   if doc:
     lines += ['```', doc, '```', '']
+  if trials is None:
+    grouped = by_configuration(records)
+    what = (f'exhaustive grid: {len(grouped)} configurations x {run["seeds"]} seeds = '
+            f'{len(records)} runs, {config.epochs} epochs each')
+  else:
+    what = (f'Hyperband (keras_tuner schedule, max_epochs {config.hyperband_max_epochs}, '
+            f'factor {config.hyperband_factor}, {config.hyperband_iterations} iteration(s)): '
+            f'{len(trials)} trials x {run["seeds"]} executions (seeds)')
   lines += [
       '## What ran', '',
       f'- command: `{command}`',
-      f'- {len(grouped)} configurations x {run["seeds"]} seeds = {len(records)} runs, '
-      f'{config.epochs} epochs each, in {len(programs)} compiled programs',
-      f'- compile {compile_s:.1f} s, training and testing {train_s:.1f} s in all',
+      f'- search: {what}; {len(programs)} compiled programs',
+      f'- cost: {sum(r["epochs_trained"] for r in trained)} member-epochs trained, '
+      f'{search_s:.1f} s wall time (compile {sum(c for c, _ in programs.values()):.1f} s)',
       f'- devices: {", ".join(sorted(set(run["devices"])))} ({len(run["devices"])})',
       '- versions: ' + ', '.join(f'{k} {v}' for k, v in run['versions'].items()),
-      f'- git revision: {git_revision()}', '',
-      '## Results beside the original', '',
-      results.summary_markdown(records), '',
-      '*fit time s (program)*: wall time of the compiled program that trained the '
-      'configuration together with the rest of its group; the original trained one run at '
-      'a time.', '']
-  if len(grouped) > 1:
-    lines += _ranking(grouped, config, figure_dir)
-  if config.confusion_matrix:
-    lines += _best_model(study_dir, grouped, config, split, figure_dir)
-  lines += ['## Each configuration', '',
-            f'Sentences follow fixed rules: *overfits* when validation loss ends more than '
-            f'{OVERFIT_RISE:.0%} above its minimum, reached before {OVERFIT_EARLY:.0%} of the '
-            f'epochs; *underfits* when final training accuracy is below '
-            f'{UNDERFIT_ACCURACY:.0%}; *does not learn* below {CHANCE_ACCURACY:.0%} test '
-            'accuracy.', '']
+      f'- git revision: {git_revision()}', '']
+  if trials is not None:
+    lines += _hyperband(trials, config, study_dir)
+  else:
+    lines += ['## Results beside the original', '', results.summary_markdown(records), '',
+              '*fit time s (program)*: wall time of the compiled program that trained the '
+              'configuration together with the rest of its group; the original trained one '
+              'run at a time.', '']
+    if len(grouped) > 1:
+      lines += _ranking(grouped, config, figure_dir)
+    if config.confusion_matrix and not final:
+      lines += _best_model(study_dir, grouped, config, split, figure_dir)
+  if final:
+    lines += _final(final, config, split, study_dir)
+  if trials is None:
+    lines += _configurations(grouped, config, study_dir)
+  path = study_dir / 'report.md'
+  results.write_atomic(path, '\n'.join(lines) + '\n')
+  return path
+
+
+def _configurations(grouped, config, study_dir) -> list[str]:
+  figure_dir = study_dir / 'figures'
+  lines = ['## Each configuration', '',
+           f'Sentences follow fixed rules: *overfits* when validation loss ends more than '
+           f'{OVERFIT_RISE:.0%} above its minimum, reached before {OVERFIT_EARLY:.0%} of the '
+           f'epochs; *underfits* when final training accuracy is below '
+           f'{UNDERFIT_ACCURACY:.0%}; *does not learn* below {CHANCE_ACCURACY:.0%} test '
+           'accuracy.', '']
   for label, runs in grouped.items():
     runs = sorted(runs, key=lambda r: r['seed'])
     slug = _slug(label)
     title = f'{config.name}: {label}'
     curves = figures.learning_curves(runs, title, figure_dir / f'{slug}__curves.png')
-    run_dir = results.member_dir_for(study_dir, runs[0])
-    _, _, _, params = results.load_member(run_dir)
+    _, _, _, params = results.load_member(results.member_dir_for(study_dir / 'members',
+                                                                 runs[0]))
     violins = figures.weight_violins(params['initial'], params['final'],
                                      f'{title} (seed {runs[0]["seed"]})',
                                      figure_dir / f'{slug}__weights.png')
@@ -142,14 +160,83 @@ def write_report(study_dir: Path, config, records: list[dict[str, Any]], split, 
     lines += [f'### {label}', '', describe(runs) + versus, '',
               f'![learning curves]({curves.relative_to(study_dir)})',
               f'![weights]({violins.relative_to(study_dir)})', '']
-  path = study_dir / 'report.md'
-  results.write_atomic(path, '\n'.join(lines) + '\n')
-  return path
+  return lines
+
+
+def _hyperband(trials, config, study_dir) -> list[str]:
+  """The schedule, keras_tuner's results_summary() as a table and CSV, and a figure."""
+  rows = hyperband.summary_rows(trials, config.objective)
+  buffer = io.StringIO()
+  writer = csv.DictWriter(buffer, list(rows[0]))
+  writer.writeheader()
+  writer.writerows(rows)
+  results.write_atomic(study_dir / 'trials.csv', buffer.getvalue())
+  best = hyperband.best_trial(trials, config.objective)
+  figure = figures.configurations(
+      [t.trial_id for t in trials], np.array([t.score for t in trials]),
+      np.array([np.std(t.scores) for t in trials]), f'best-epoch {config.objective}',
+      f'{config.name}: every Hyperband trial by {config.objective}',
+      study_dir / 'figures' / 'trials.png', highlight=best.trial_id)
+  schedule = hyperband.schedule(config.hyperband_max_epochs, config.hyperband_factor)
+  lines = ['## Hyperband', '',
+           'keras_tuner\'s schedule, (trials, epochs) per round of each bracket: ' +
+           '; '.join(f'bracket {len(schedule) - 1 - i}: ' +
+                     ', '.join(f'({n}, {e})' for n, e in rounds)
+                     for i, rounds in enumerate(schedule)) +
+           '. Trials of a round train together; configurations are drawn without '
+           'replacement, so a grid smaller than the schedule ends the search early.', '',
+           f'Best: **{best.configuration.label}** (trial {best.trial_id}, '
+           f'{config.objective} {best.score:.4f} ± {np.std(best.scores):.4f}).', '',
+           f'![trials]({figure.relative_to(study_dir)})', '',
+           '| trial | configuration | bracket | round | epochs | ' + config.objective +
+           ' | continued from |', '|---|---|---|---|---|---|---|']
+  for row in rows:
+    lines.append(f"| {row['trial']} | {row['configuration']} | {row['bracket']} | "
+                 f"{row['round']} | {row['initial_epoch']}-{row['epochs']} "
+                 f"({row['epochs_trained']} trained) | {row['score']:.4f} ± "
+                 f"{row['score_std']:.4f} | {row['continued_from']} |")
+  return lines + ['', 'The table is also in trials.csv.', '']
+
+
+def _final(final, config, split, study_dir) -> list[str]:
+  """The retrained best configuration on the test set, beside the original's numbers."""
+  final = sorted(final, key=lambda r: r['seed'])
+  per_seed = []
+  for record in final:
+    _, structure, _, params = results.load_member(
+        results.member_dir_for(study_dir / 'final', record))
+    predicted = np.asarray(train.predict(params['final'], split.x_test, structure))
+    per_seed.append(metrics.confusion_matrix(split.y_test, predicted))
+  scores = [metrics.precision_recall_f1(cm) for cm in per_seed]
+  mean_std = lambda key: (f'{np.mean([s[key] for s in scores]):.4f} ± '
+                          f'{np.std([s[key] for s in scores]):.4f}')
+  label, cfg = final[0]['label'], final[0]['config']
+  ref = final[0]['reference']
+  figure = figures.confusion(
+      metrics.normalize_rows(per_seed[0]),
+      f'{config.name}: final model on the test set\n{label} (seed {final[0]["seed"]})',
+      study_dir / 'figures' / 'confusion_matrix.png')
+  accuracy = [100 * s['accuracy'] for s in scores]
+  lines = ['## Final model', '',
+           f'**{label}** retrained {config.final_epochs} epochs at batch {cfg["batch_size"]}'
+           f'{", shuffled" if cfg["shuffle"] else ""}, {len(final)} seeds: test accuracy '
+           f'{np.mean(accuracy):.2f} ± {np.std(accuracy):.2f}%' +
+           (f' (original: {100 * ref["test_accuracy"]:.2f}%, F1 0.9831)'
+            if 'test_accuracy' in ref else '') +
+           f'; macro precision {mean_std("macro_precision")}, recall '
+           f'{mean_std("macro_recall")}, F1 {mean_std("macro_f1")}.', '',
+           f'![confusion matrix]({figure.relative_to(study_dir)})', '',
+           '| digit | precision | recall | F1 |', '|---|---|---|---|']
+  for digit in range(10):
+    cell = lambda key: (f'{np.mean([s[key][digit] for s in scores]):.4f} ± '
+                        f'{np.std([s[key][digit] for s in scores]):.4f}')
+    lines.append(f'| {digit} | {cell("precision")} | {cell("recall")} | {cell("f1")} |')
+  return lines + ['', f'Models saved in final/ (python -m jaxmlp.evaluate --run=...).', '']
 
 
 def _ranking(grouped, config, figure_dir) -> list[str]:
   name = config.objective
-  scores = {label: objective(runs, name) for label, runs in grouped.items()}
+  scores = {label: results.objective(runs, name) for label, runs in grouped.items()}
   labels = list(scores)
   means = np.array([scores[l][0] for l in labels])
   stds = np.array([scores[l][1] for l in labels])
@@ -173,15 +260,16 @@ def _ranking(grouped, config, figure_dir) -> list[str]:
 
 def best_label(grouped, objective_name: str) -> str:
   sign = 1 if objective_name.endswith('loss') else -1
-  return min(grouped, key=lambda l: sign * objective(grouped[l], objective_name)[0])
+  return min(grouped, key=lambda l: sign * results.objective(grouped[l], objective_name)[0])
 
 
 def _best_model(study_dir, grouped, config, split, figure_dir) -> list[str]:
   """Confusion matrix and per-class metrics of the best configuration's best seed."""
   label = best_label(grouped, config.objective)
   sign = 1 if config.objective.endswith('loss') else -1
-  run = min(grouped[label], key=lambda r: sign * objective([r], config.objective)[0])
-  _, structure, _, params = results.load_member(results.member_dir_for(study_dir, run))
+  run = min(grouped[label], key=lambda r: sign * results.objective([r], config.objective)[0])
+  _, structure, _, params = results.load_member(
+      results.member_dir_for(study_dir / 'members', run))
   predicted = np.asarray(train.predict(params['final'], split.x_test, structure))
   cm = metrics.confusion_matrix(split.y_test, predicted)
   scores = metrics.precision_recall_f1(cm)

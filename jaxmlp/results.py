@@ -5,7 +5,6 @@ never leaves a half-written result.
 """
 
 import csv
-import functools
 import io
 import json
 import math
@@ -15,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import flax.serialization
-import jax
 import numpy as np
 
 from jaxmlp import study as study_lib
-from jaxmlp import train
 from jaxmlp.errors import UserError
 
 
@@ -53,20 +50,26 @@ def write_json(path: Path, obj: Any) -> None:
   write_atomic(path, json.dumps(obj, indent=1, allow_nan=False) + '\n')
 
 
-def member_dir(study_dir: Path, member: study_lib.Member) -> Path:
-  return member_dir_for(study_dir, dict(label=member.label, seed=member.seed))
+def member_dir(folder: Path, member: study_lib.Member) -> Path:
+  return member_dir_for(folder, dict(label=member.label, seed=member.seed))
 
 
-def member_dir_for(study_dir: Path, record: dict[str, Any]) -> Path:
+def member_dir_for(folder: Path, record: dict[str, Any]) -> Path:
+  """A member's own folder inside `folder` (STUDY/members, STUDY/trials, STUDY/final)."""
   safe = ''.join(c if c.isalnum() or c in '.=-' else '_' for c in record['label'])
-  return study_dir / 'members' / f'{safe}__seed{record["seed"]}'
+  return folder / f'{safe}__seed{record["seed"]}'
 
 
-def write_member(directory: Path, record: dict[str, Any], initial_params,
-                 final_params) -> None:
-  """The parameters first, the result last: a result.json means the member is complete."""
-  checkpoint = flax.serialization.to_bytes({'initial': initial_params,
-                                            'final': final_params})
+def write_member(directory: Path, record: dict[str, Any], initial_params, final_params,
+                 best_params=None) -> None:
+  """The parameters first, the result last: a result.json means the member is complete.
+
+  params.msgpack holds {'initial', 'final'[, 'best']}: each a Flax params dict.
+  """
+  checkpoint = {'initial': initial_params, 'final': final_params}
+  if best_params is not None:
+    checkpoint['best'] = best_params
+  checkpoint = flax.serialization.msgpack_serialize(checkpoint)
   write_atomic(directory / PARAMS_FILE, checkpoint)
   write_json(directory / RESULT_FILE, record)
 
@@ -78,7 +81,7 @@ def read_member(directory: Path) -> dict[str, Any] | None:
 
 
 def load_member(directory: Path):
-  """(record, structure, hparams, {'initial': params, 'final': params}) of a saved member."""
+  """(record, structure, hparams, {'initial': params, 'final': params, ...}) of a member."""
   record = read_member(directory)
   if record is None or not (directory / PARAMS_FILE).is_file():
     raise UserError(f'{directory} holds no finished member: pass OUTPUT_DIR/STUDY/members/'
@@ -87,31 +90,28 @@ def load_member(directory: Path):
                             {**study_lib.baseline(), **record['config']},
                             tuple(record['swept']))
   hparams = {k: np.float32(v) for k, v in member.hparams.items()}
-  shapes = jax.eval_shape(functools.partial(train.init_state, structure=member.structure),
-                          0, hparams).params
-  template = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes)
-  return record, member.structure, hparams, read_params(directory, template)
-
-
-def read_params(directory: Path, template) -> dict[str, Any]:
-  """{'initial': params, 'final': params} of a saved member, shaped like `template`."""
-  return flax.serialization.from_bytes({'initial': template, 'final': template},
-                                       (directory / PARAMS_FILE).read_bytes())
+  params = flax.serialization.msgpack_restore((directory / PARAMS_FILE).read_bytes())
+  return record, member.structure, hparams, params
 
 
 def member_record(member: study_lib.Member, result, k: int, reference: dict[str, Any],
-                  group_index: int = 0) -> dict[str, Any]:
+                  program: str = '0') -> dict[str, Any]:
   """Member k of a group's result, as the JSON a reader (or a script) wants."""
-  program = f'{group_index}.{int(result.chunk_index[k])}'
-  history = {name: _finite(values[k].tolist()) for name, values in result.history.items()}
-  losses = np.concatenate([result.history['train_loss'][k], result.history['val_loss'][k],
-                           [result.test_loss[k]]])
+  program = f'{program}.{int(result.chunk_index[k])}'  # which compiled program ran it
+  trained = int(result.epochs_trained[k])
+  history = {name: _finite(values[k, :trained].tolist())
+             for name, values in result.history.items()}
+  losses = np.concatenate([result.history['train_loss'][k, :trained],
+                           result.history['val_loss'][k, :trained], [result.test_loss[k]]])
   config = {f: v for f, v in member.values.items() if f not in study_lib.REPORT_FIELDS}
   return dict(
       label=member.label, arm=member.arm, seed=member.seed, swept=list(member.swept),
       config=config, history=history,
       test_loss=_finite(result.test_loss[k]),
       test_accuracy=_finite(result.test_accuracy[k]),
+      test_f1=_finite(result.test_f1[k]),
+      epochs_trained=trained,
+      best_epoch=int(result.best_epoch[k]) + 1,
       fit_time_s=float(result.fit_time_s[k]),
       compile_time_s=float(result.compile_time_s[k]),
       members_per_program=int(result.members_per_program[k]),
@@ -120,6 +120,13 @@ def member_record(member: study_lib.Member, result, k: int, reference: dict[str,
       diverged=bool(not np.all(np.isfinite(losses))),
       reference=reference,
   )
+
+
+def objective(runs, name: str) -> tuple[float, float]:
+  """Best epoch's value per seed (as keras_tuner scores a trial), mean and std over seeds."""
+  pick = np.nanmin if name.endswith('loss') else np.nanmax
+  values = [pick([np.nan if v is None else v for v in r['history'][name]]) for r in runs]
+  return float(np.mean(values)), float(np.std(values))
 
 
 def _mean_std(values: list[float | None]) -> str:

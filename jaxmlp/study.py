@@ -26,7 +26,10 @@ HPARAM_FIELDS = ('learning_rate', 'rho', 'beta1', 'beta2', 'epsilon', 'l1', 'l2'
 # Fields that change a program's shapes or structure.
 STRUCTURE_FIELDS = ('hidden_sizes', 'kernel_init', 'optimizer', 'batch_size', 'shuffle')
 REPORT_FIELDS = ('name', 'arms', 'arm', 'reference', 'max_members_per_program',
-                 'objective', 'confusion_matrix')
+                 'objective', 'confusion_matrix', 'early_stopping_monitor',
+                 'early_stopping_patience', 'hyperband_max_epochs', 'hyperband_factor',
+                 'hyperband_iterations', 'search_seed', 'final_epochs')
+OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
 
 
@@ -55,7 +58,15 @@ def baseline() -> dict[str, Any]:
       arm='',                        # '' runs every arm; a name runs only that one
       reference=(),                  # the original's reported results, see reference_for
       max_members_per_program=0,     # 0: as many as fit in device memory
-      objective='val_accuracy',      # ranks configurations: best epoch, mean over seeds
+      objective='val_accuracy',      # or val_loss, val_f1: ranks configurations by the
+                                     # best epoch (mean over seeds); its weights are kept
+      early_stopping_monitor='val_loss',
+      early_stopping_patience=0,     # Keras EarlyStopping; 0: never stop early
+      hyperband_max_epochs=50,       # --search=hyperband: keras_tuner's max_epochs,
+      hyperband_factor=3,            # factor
+      hyperband_iterations=1,        # and hyperband_iterations
+      search_seed=0,                 # which configurations Hyperband draws, reproducibly
+      final_epochs=0,                # > 0: retrain the best configuration this long
       confusion_matrix=False,        # report the best model's confusion matrix
   )
 
@@ -128,6 +139,12 @@ class Member:
         shuffle=bool(v['shuffle']))
 
   @property
+  def tracking(self) -> train.Tracking:
+    v = self.values
+    return train.Tracking(v['objective'], v['early_stopping_monitor'],
+                          int(v['early_stopping_patience']))
+
+  @property
   def hparams(self) -> dict[str, float]:
     return {f: float(self.values[f]) for f in HPARAM_FIELDS}
 
@@ -194,17 +211,27 @@ def validate(members: list[Member], n_train: int) -> None:
     need(v['init_stddev'] >= 0, 'init_stddev', 'a standard deviation must be >= 0')
     need(isinstance(v['epochs'], int) and v['epochs'] >= 1, 'epochs',
          'train at least 1 epoch (--epochs=N)')
+    need(v['objective'] in OBJECTIVES, 'objective', f"choose one of {', '.join(OBJECTIVES)}")
+    need(v['early_stopping_monitor'] in OBJECTIVES, 'early_stopping_monitor',
+         f"choose one of {', '.join(OBJECTIVES)}")
+    need(isinstance(v['early_stopping_patience'], int) and v['early_stopping_patience'] >= 0,
+         'early_stopping_patience', 'patience is a whole number of epochs >= 0 (0: off)')
+    for field, low in (('hyperband_max_epochs', 1), ('hyperband_factor', 2),
+                       ('hyperband_iterations', 1), ('final_epochs', 0)):
+      need(isinstance(v[field], int) and v[field] >= low, field,
+           f'{field} must be a whole number >= {low}')
     need(0 < v['validation_split'] < 1, 'validation_split',
          'the validation fraction must be in (0, 1)')
     if problems:
       raise UserError(problems[0])
 
 
-def group(members: list[Member]) -> dict[train.Structure, list[Member]]:
+def group(members: list[Member]) -> dict[tuple[train.Structure, train.Tracking],
+                                          list[Member]]:
   """Members sharing shapes and structure train in one compiled program."""
-  groups: dict[train.Structure, list[Member]] = {}
+  groups: dict[tuple[train.Structure, train.Tracking], list[Member]] = {}
   for m in members:
-    groups.setdefault(m.structure, []).append(m)
+    groups.setdefault((m.structure, m.tracking), []).append(m)
   return groups
 
 

@@ -133,29 +133,51 @@ def train_epoch(state: TrainState, x_ND_u8, y_N, hparams: HParams, epoch,
   return state, sums
 
 
-def evaluate(params, x_ND_u8, y_N, hparams: HParams,
-             structure: Structure) -> tuple[jax.Array, jax.Array]:
-  """Mean loss (penalty included, as Keras reports it) and accuracy, in row chunks."""
+class Evaluation(NamedTuple):
+  loss: jax.Array      # mean cross-entropy plus the penalty, as Keras reports it
+  accuracy: jax.Array
+  f1: jax.Array        # macro-F1 over the whole set (not a per-batch average)
+
+
+def macro_f1(confusion_CC):
+  """Mean over classes of F1 from confusion counts (rows actual); 0 where undefined."""
+  tp = jnp.diag(confusion_CC).astype(jnp.float32)
+  predicted, actual = confusion_CC.sum(0), confusion_CC.sum(1)
+  precision = jnp.where(predicted > 0, tp / jnp.maximum(predicted, 1), 0.0)
+  recall = jnp.where(actual > 0, tp / jnp.maximum(actual, 1), 0.0)
+  both = precision + recall
+  return jnp.mean(jnp.where(both > 0, 2 * precision * recall / jnp.where(both > 0, both, 1),
+                            0.0))
+
+
+def evaluate(params, x_ND_u8, y_N, hparams: HParams, structure: Structure) -> Evaluation:
+  """Loss, accuracy and macro-F1 of a whole set, in row chunks."""
   model = structure.model()
   n = x_ND_u8.shape[0]
   chunk = min(EVAL_CHUNK, n)
   full_chunks, remainder = divmod(n, chunk)
+  classes = model.num_classes
 
   def chunk_sums(start, size):
     x = jax.lax.dynamic_slice_in_dim(x_ND_u8, start, size)
     y = jax.lax.dynamic_slice_in_dim(y_N, start, size)
     logits_BC = model.apply({'params': params}, normalize(x))
     ce = optax.softmax_cross_entropy_with_integer_labels(logits_BC, y)
-    return Sums(jnp.sum(ce), jnp.sum(jnp.argmax(logits_BC, -1) == y), jnp.int32(size))
+    predicted = jnp.argmax(logits_BC, -1)
+    confusion = jnp.zeros((classes, classes), jnp.int32).at[y, predicted].add(1)
+    return jnp.sum(ce), confusion
 
-  def body(sums, i):
-    return sums + chunk_sums(i * chunk, chunk), None
+  def body(carry, i):
+    loss, confusion = chunk_sums(i * chunk, chunk)
+    return (carry[0] + loss, carry[1] + confusion), None
 
-  sums, _ = jax.lax.scan(body, Sums.zeros(), jnp.arange(full_chunks))
+  zeros = (jnp.zeros([], jnp.float32), jnp.zeros((classes, classes), jnp.int32))
+  (loss_sum, confusion), _ = jax.lax.scan(body, zeros, jnp.arange(full_chunks))
   if remainder:
-    sums = sums + chunk_sums(full_chunks * chunk, remainder)
-  loss = sums.loss / sums.count + structure.penalty(params, hparams)
-  return loss, sums.correct / sums.count
+    loss, extra = chunk_sums(full_chunks * chunk, remainder)
+    loss_sum, confusion = loss_sum + loss, confusion + extra
+  loss = loss_sum / n + structure.penalty(params, hparams)
+  return Evaluation(loss, jnp.trace(confusion) / n, macro_f1(confusion))
 
 
 class EpochMetrics(NamedTuple):
@@ -163,16 +185,68 @@ class EpochMetrics(NamedTuple):
   train_accuracy: jax.Array
   val_loss: jax.Array
   val_accuracy: jax.Array
+  val_f1: jax.Array
 
 
 def fit_epoch(state: TrainState, hparams: HParams, epoch, data,
               structure: Structure) -> tuple[TrainState, EpochMetrics]:
   """An epoch as Keras' fit reports it: running train means, then validation."""
   state, sums = train_epoch(state, data.x_train, data.y_train, hparams, epoch, structure)
-  val_loss, val_accuracy = evaluate(state.params, data.x_val, data.y_val, hparams,
-                                    structure)
+  val = evaluate(state.params, data.x_val, data.y_val, hparams, structure)
   return state, EpochMetrics(sums.loss / sums.count, sums.correct / sums.count,
-                             val_loss, val_accuracy)
+                             val.loss, val.accuracy, val.f1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tracking:
+  """Per-epoch bookkeeping inside the program: the best epoch by `objective` (its
+  weights are kept, as keras_tuner checkpoints a trial's best epoch), and Keras'
+  EarlyStopping on `monitor` (patience 0: never stop)."""
+  objective: str = 'val_accuracy'
+  monitor: str = 'val_loss'
+  patience: int = 0
+
+
+def _better(name: str, new, old):
+  return new < old if name.endswith('loss') else new > old
+
+
+class Tracker(NamedTuple):
+  best_params: Any
+  best_score: jax.Array
+  best_epoch: jax.Array
+  monitor_best: jax.Array
+  wait: jax.Array
+  stopped: jax.Array
+  epochs_trained: jax.Array
+
+
+def init_tracker(params, tracking: Tracking) -> Tracker:
+  worst = lambda name: jnp.float32(jnp.inf if name.endswith('loss') else -jnp.inf)
+  return Tracker(params, worst(tracking.objective), jnp.int32(-1), worst(tracking.monitor),
+                 jnp.int32(0), jnp.bool_(False), jnp.int32(0))
+
+
+def tracked_epoch(state: TrainState, tracker: Tracker, hparams: HParams, epoch, data,
+                  structure: Structure, tracking: Tracking):
+  """fit_epoch, then the bookkeeping; a stopped member stays frozen as it was."""
+  trained, metrics = fit_epoch(state, hparams, epoch, data, structure)
+  frozen = tracker.stopped
+  state = jax.tree.map(lambda old, new: jnp.where(frozen, old, new), state, trained)
+  score = getattr(metrics, tracking.objective)
+  improved = ~frozen & _better(tracking.objective, score, tracker.best_score)
+  keep = lambda new, old: jnp.where(improved, new, old)
+  monitored = getattr(metrics, tracking.monitor)
+  progress = _better(tracking.monitor, monitored, tracker.monitor_best)
+  wait = jnp.where(progress, 0, tracker.wait + 1)
+  stopped = frozen | ((tracking.patience > 0) & (wait >= tracking.patience))
+  tracker = Tracker(
+      jax.tree.map(keep, state.params, tracker.best_params), keep(score, tracker.best_score),
+      keep(jnp.int32(epoch), tracker.best_epoch),
+      jnp.where(frozen | ~progress, tracker.monitor_best, monitored),
+      jnp.where(frozen, tracker.wait, wait), stopped,
+      tracker.epochs_trained + jnp.where(frozen, 0, 1))
+  return state, tracker, metrics
 
 
 def predict(params, x_ND_u8, structure: Structure):

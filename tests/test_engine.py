@@ -119,3 +119,63 @@ def test_members_shard_over_four_devices_with_the_same_numbers(mnist_split):
   assert (one['per_program'], four['per_program']) == (6, 8)
   np.testing.assert_allclose(one['val'], four['val'], rtol=2e-5)
   np.testing.assert_allclose(one['test'], four['test'], rtol=2e-5)
+
+
+SGD = train.Structure(hidden_sizes=(32, 16), batch_size=128, optimizer='sgd')
+
+
+def _sgd_hparams(learning_rates):
+  hp = _hparams(learning_rates, l2=0.0)
+  return hp
+
+
+def test_continuing_from_saved_weights_equals_training_straight_through(device_data):
+  """SGD keeps no state, so reloaded weights continue exactly where they stopped."""
+  hp, seeds, mesh = _sgd_hparams([0.05, 0.1]), np.array([0, 1]), engine.member_mesh()
+  straight = engine.run_group(SGD, hp, seeds, device_data, 5, mesh)
+  first = engine.run_group(SGD, hp, seeds, device_data, 2, mesh)
+  rest = engine.run_group(SGD, hp, seeds, device_data, 3, mesh,
+                          initial_params=first.final_params, first_epoch=2)
+  jax_tree_allclose(rest.final_params, straight.final_params)
+  np.testing.assert_allclose(rest.history['val_loss'], straight.history['val_loss'][:, 2:],
+                             rtol=1e-5)
+  np.testing.assert_allclose(rest.test_loss, straight.test_loss, rtol=1e-5)
+
+
+def jax_tree_allclose(a, b, rtol=1e-5):
+  engine.jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-6),
+                      a, b)
+
+
+def test_early_stopped_members_freeze_and_best_weights_are_kept(device_data):
+  hp, mesh = _sgd_hparams([0.05, 3.0]), engine.member_mesh()
+  tracking = train.Tracking(objective='val_accuracy', monitor='val_loss', patience=1)
+  result = engine.run_group(SGD, hp, np.array([0, 1]), device_data, 6, mesh,
+                            tracking=tracking)
+  trained = result.epochs_trained
+  assert trained[0] == 6 and 1 <= trained[1] < 6   # lr 3.0 stops, lr 0.05 goes on
+  assert np.isnan(result.history['val_loss'][1, trained[1]:]).all()
+  # The stopped member is exactly what training it alone for that long gives.
+  alone = engine.run_group(SGD, _select(hp, 1), np.array([1]), device_data,
+                           int(trained[1]), mesh)
+  jax_tree_allclose(engine.jax.tree.map(lambda x: x[1:], result.final_params),
+                    alone.final_params)
+  # The other member did not notice.
+  calm = engine.run_group(SGD, _select(hp, 0), np.array([0]), device_data, 6, mesh)
+  _assert_same(result, 0, calm, 0)
+  # Best weights: those of the best validation-accuracy epoch.
+  best = int(result.best_epoch[0])
+  assert result.history['val_accuracy'][0, best] == np.nanmax(result.history['val_accuracy'][0])
+  upto = engine.run_group(SGD, _select(hp, 0), np.array([0]), device_data, best + 1, mesh)
+  jax_tree_allclose(engine.jax.tree.map(lambda x: x[:1], result.best_params),
+                    upto.final_params)
+
+
+def test_a_group_ends_when_every_member_has_stopped(device_data):
+  hp = _sgd_hparams([3.0, 4.0])
+  tracking = train.Tracking(monitor='val_loss', patience=1)
+  calls = []
+  result = engine.run_group(SGD, hp, np.array([0, 1]), device_data, 50,
+                            engine.member_mesh(), tracking=tracking,
+                            on_epoch=lambda done, total, m: calls.append(done))
+  assert max(result.epochs_trained) < 50 and len(calls) == max(result.epochs_trained)

@@ -63,7 +63,8 @@ def test_init_study_end_to_end(tmp_path):
                    tmp_path)
   assert result.returncode == 0, result.stderr
   study_dir = tmp_path / 'out' / 'init'
-  records = [json.loads(p.read_text()) for p in sorted((study_dir / 'members').glob('*.json'))]
+  records = [json.loads(p.read_text())
+             for p in sorted((study_dir / 'members').glob('*/result.json'))]
   assert [r['seed'] for r in records] == [0, 1, 2]
   for r in records:
     assert r['test_accuracy'] == pytest.approx(0.1135, abs=1e-6)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmlp import engine, study, train
+from jaxmlp import engine, metrics, study, train
 
 HPARAMS = {k: jnp.float32(v) for k, v in study.baseline().items()
            if k in study.HPARAM_FIELDS}
@@ -67,8 +67,8 @@ def test_evaluate_matches_direct_computation_with_a_partial_chunk(small_split):
   state = train.init_state(0, hp, structure)
   x = np.concatenate([small_split.x_train, small_split.x_val])[:2500]  # 2000 + 500
   y = np.concatenate([small_split.y_train, small_split.y_val])[:2500]
-  loss, accuracy = train.evaluate(state.params, jnp.asarray(x), jnp.asarray(y), hp,
-                                  structure)
+  loss, accuracy, f1 = train.evaluate(state.params, jnp.asarray(x), jnp.asarray(y), hp,
+                                      structure)
   logits = structure.model().apply({'params': state.params}, x.astype(np.float32) / 255)
   logp = jax.nn.log_softmax(logits)
   expected = -np.mean(np.take_along_axis(np.asarray(logp), y[:, None], 1))
@@ -76,6 +76,8 @@ def test_evaluate_matches_direct_computation_with_a_partial_chunk(small_split):
                          for l in ('hidden_0', 'hidden_1'))
   np.testing.assert_allclose(loss, expected, rtol=1e-5)
   np.testing.assert_allclose(accuracy, np.mean(np.argmax(logits, -1) == y))
+  cm = metrics.confusion_matrix(y, np.argmax(logits, -1))
+  np.testing.assert_allclose(f1, metrics.precision_recall_f1(cm)['macro_f1'], rtol=1e-5)
 
 
 def test_one_epoch_of_the_baseline_on_real_mnist(mnist_split):
