@@ -5,8 +5,10 @@
 Everything is measured in one run, on the same data (real MNIST, rows 0..47,999 in
 file order, no shuffling) and the same configuration (the baseline 784-128-256-10
 MLP, Keras' Adam through the engine's Structure()), so every ratio in the table
-compares numbers taken minutes apart on the same machine. Times are medians over
---reps repetitions after a warm-up that compiles.
+compares numbers from the same minutes on the same machine. After a warm-up that
+compiles, each of --reps repetitions times every contender back to back, so load
+from other processes on a shared machine hits them alike; times are medians, and
+ratios are medians of the per-repetition ratios.
 
 1. Engine vs naive: the engine's training pass (one member, a lax.scan over the
    batches inside one compiled program) against the loop most JAX tutorials write:
@@ -27,6 +29,7 @@ it is rewritten after each section, so a run cut short keeps what it measured.
 """
 
 import argparse
+from collections.abc import Callable
 import dataclasses
 import datetime
 import functools
@@ -51,8 +54,8 @@ from jaxmlp import study
 from jaxmlp import train
 
 STRUCTURE = train.Structure()  # the baseline: 784-128-256-10, glorot, Adam, batch 256
-QUICK = dict(reps=3, batch1_rows=2000, ks='1,4,16', matmul_repeats=10)
-FULL = dict(reps=5, batch1_rows=5000, ks='1,4,16,36', matmul_repeats=20)
+QUICK = dict(reps=3, batch1_rows=2000, sweep1_rows=500, ks='1,4,16')
+FULL = dict(reps=5, batch1_rows=5000, sweep1_rows=1000, ks='1,4,16,36')
 
 
 def parameter_count(structure: train.Structure, input_dim: int = 784) -> int:
@@ -239,8 +242,14 @@ def naive_loop(structure, x_u8, y, params):
   return epoch, lambda: _host(run['params'])
 
 
-def keras_loop(x_u8, y, batch: int):
-  """Keras' model.fit with the same settings, one epoch per call: (epoch or None, note)."""
+def keras_fit(x_u8, y, batch: int):
+  """Keras' model.fit with the same settings: (fit or None, note).
+
+  fit(epochs, after_epoch) runs ONE model.fit call, as Keras users do (each fit
+  call would compile again), returns every epoch's seconds, and calls
+  after_epoch(epoch) between epochs, outside the timed span, so that other
+  contenders can be timed between Keras' epochs.
+  """
   if importlib.util.find_spec('keras') is None:
     return None, 'keras not installed'
   if 'KERAS_BACKEND' not in os.environ and importlib.util.find_spec('tensorflow') is None:
@@ -262,23 +271,25 @@ def keras_loop(x_u8, y, batch: int):
   except Exception as e:  # pylint: disable=broad-except
     return None, f'keras unusable: {type(e).__name__}: {e}'[:200]
   x_ND = np.asarray(x_u8, np.float32) / 255.0
-  seconds = []
 
-  class Timer(keras.callbacks.Callback):
-    """Times the epoch itself, not fit()'s setup around it."""
+  def fit(epochs: int, after_epoch: Callable[[int], None]) -> list[float]:
+    seconds = []
 
-    def on_epoch_begin(self, epoch, logs=None):
-      self.start = time.perf_counter()
+    class Timer(keras.callbacks.Callback):
+      """Times each epoch itself; runs after_epoch once the epoch's time is taken."""
 
-    def on_epoch_end(self, epoch, logs=None):
-      seconds.append(time.perf_counter() - self.start)
+      def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
 
-  def epoch() -> float:
-    model.fit(x_ND, y, batch_size=batch, epochs=1, shuffle=False, verbose=0,
+      def on_epoch_end(self, epoch, logs=None):
+        seconds.append(time.perf_counter() - self.start)
+        after_epoch(epoch)
+
+    model.fit(x_ND, y, batch_size=batch, epochs=epochs, shuffle=False, verbose=0,
               callbacks=[Timer()])
-    return seconds[-1]
+    return seconds
 
-  return epoch, note
+  return fit, note
 
 
 def run_group_timer(k: int, device_data):
@@ -362,42 +373,56 @@ def compare_loops(split, args, out: dict) -> None:
           f'epochs of {rows} rows each', flush=True)
     engine_epoch, engine_weights = engine_loop(structure, x, y)
     naive_epoch, naive_weights = naive_loop(structure, x, y, engine_weights())
-    keras_epoch, keras_note = keras_loop(x, y, structure.batch_size)
+    fit_keras, keras_note = keras_fit(x, y, structure.batch_size)
     # The warm-up epoch compiles; then the same initial weights and batches
     # should give the same weights (later epochs drift apart: Adam's division by
     # sqrt(v) + 1e-7 on tiny gradients amplifies rounding ~1000x per epoch).
     engine_epoch(), naive_epoch()
     diff = _max_abs_diff(engine_weights(), naive_weights())
     if name == 'batch256':
-      floor_timer, n = matmul_timer(), 2048
-      work = 6 * params * rows  # FLOPs: forward 2, backward 4 per parameter and row
-      floor_of = lambda t: work / (2 * n**3 / t)  # seconds at the matmul's FLOP rate
+      # The floor: the epoch's FLOPs (forward 2, backward 4 per parameter and
+      # row) at the rate of a 2048x2048 float32 matmul.
+      floor_name, floor_timer, size = 'matmul', matmul_timer(2048), 2048
+      flops = 6 * params * rows
+      rates = lambda: [2 * size**3 / t for t in times['matmul']]
+      floor_s = lambda: [flops / rate for rate in rates()]
     else:
+      # The floor: the bytes every update must move, at the bandwidth measured
+      # for the update's working set (w, g, m, v: half the bytes moved).
       moved = adam_update_bytes(params)
-      floor_timer, sweep_bytes = axpy_timer(moved // 2)  # working set: w, g, m, v
-      floor_of = lambda t: moved / (sweep_bytes / t) * updates
-    contenders = dict(engine=engine_epoch, naive=naive_epoch, floor=floor_timer)
-    if keras_epoch is not None:
-      contenders['keras'] = keras_epoch
-    times = interleave(contenders, args.reps, warm_up=False)
-    floor_floor = [floor_of(t) for t in times['floor']]
-    median = lambda name: statistics.median(times[name]) if name in times else None
+      floor_timer, sweep_bytes = axpy_timer(moved // 2)
+      floor_name = 'axpy'
+      rates = lambda: [sweep_bytes / t for t in times['axpy']]
+      floor_s = lambda: [moved / rate * updates for rate in rates()]
+    floor_timer()  # compiles
+    contenders = {'engine': engine_epoch, 'naive': naive_epoch, floor_name: floor_timer}
+    if fit_keras is None:
+      times = interleave(contenders, args.reps, warm_up=False)
+    else:
+      times = {contender: [] for contender in contenders}
+
+      def after(epoch):
+        if epoch:  # Keras' first epoch compiled; after each later one, the others once.
+          for contender, timer in contenders.items():
+            times[contender].append(timer())
+
+      times['keras'] = fit_keras(args.reps + 1, after)[1:]
+    median = lambda contender: (statistics.median(times[contender]) if contender in times
+                                else None)
     row = dict(batch_size=structure.batch_size, rows=rows, updates_per_epoch=updates,
                engine_epoch_s=median('engine'), naive_epoch_s=median('naive'),
                keras_epoch_s=median('keras'), keras_note=keras_note,
-               floor_epoch_s=statistics.median(floor_floor),
+               floor_epoch_s=statistics.median(floor_s()),
                naive_over_engine=paired_ratio(times['naive'], times['engine']),
                keras_over_engine=(paired_ratio(times['keras'], times['engine'])
                                   if 'keras' in times else None),
-               engine_over_floor=paired_ratio(times['engine'], floor_floor),
+               engine_over_floor=paired_ratio(times['engine'], floor_s()),
                max_abs_param_diff=diff, times_s=times)
     if name == 'batch256':
-      row.update(flops_per_epoch=work,
-                 matmul_flops=statistics.median(2 * n**3 / t for t in times['floor']))
+      row.update(flops_per_epoch=flops, matmul_flops=statistics.median(rates()))
     else:
       row.update(bytes_per_update=moved, working_set_bytes=moved // 2,
-                 bandwidth_bytes_per_s=statistics.median(sweep_bytes / t
-                                                         for t in times['floor']))
+                 bandwidth_bytes_per_s=statistics.median(rates()))
     out['loops'][name] = row
     _write_json(args.json, out)
 
@@ -449,6 +474,7 @@ def _fmt_s(seconds) -> str:
 
 
 def render(out: dict) -> str:
+  """The Markdown report: a header, the loops-and-floor table, the sweep tables."""
   env = out['environment']
   params = out['parameters']
   lines = [
@@ -456,8 +482,10 @@ def render(out: dict) -> str:
       f"(host {env['host_cpu']}, {env['host_cores']} cores); jax {env['jax']}, "
       f"flax {env['flax']}, optax {env['optax']}, python {env['python']}.",
       f'Baseline MLP 784-128-256-10 ({params:,} parameters), Keras Adam (lr 1e-3), '
-      f'no shuffle, float32 (matmul precision {env["matmul_precision"]}); medians of '
-      f"{out['reps']} repetitions after a warm-up epoch; `{env['command']}`.",
+      f'no shuffle, float32 (matmul precision {env["matmul_precision"]}). Times: medians '
+      f"of {out['reps']} repetitions after a warm-up, every contender timed back to back "
+      'in each repetition; ratios: medians of the per-repetition ratios. '
+      f"`{env['command']}`.",
       '',
   ]
   loops = out['loops']
@@ -470,24 +498,22 @@ def render(out: dict) -> str:
       unit = 'per update' if per > 1 else 'per epoch'
       case = (f"batch {row['batch_size']}, {row['rows']:,} rows "
               f"({row['updates_per_epoch']:,} updates/epoch), {unit}")
-      keras = (_fmt_s(row['keras_epoch_s'] / per) if row['keras_epoch_s'] is not None
-               else row['keras_note'])
-      keras_ratio = (f"{row['keras_epoch_s'] / row['engine_epoch_s']:.1f}x"
-                     if row['keras_epoch_s'] is not None else '-')
+      has_keras = row['keras_epoch_s'] is not None
+      keras = _fmt_s(row['keras_epoch_s'] / per) if has_keras else row['keras_note']
+      keras_ratio = f"{row['keras_over_engine']:.1f}x" if has_keras else '-'
       lines.append(
           f"| {case} | {_fmt_s(row['engine_epoch_s'] / per)} | "
-          f"{_fmt_s(row['naive_epoch_s'] / per)} | "
-          f"{row['naive_epoch_s'] / row['engine_epoch_s']:.1f}x | {keras} | {keras_ratio} | "
-          f"{_fmt_s(row['floor_epoch_s'] / per)} | "
-          f"{row['engine_epoch_s'] / row['floor_epoch_s']:.1f}x |")
+          f"{_fmt_s(row['naive_epoch_s'] / per)} | {row['naive_over_engine']:.1f}x | "
+          f"{keras} | {keras_ratio} | {_fmt_s(row['floor_epoch_s'] / per)} | "
+          f"{row['engine_over_floor']:.1f}x |")
     lines.append('')
     notes = []
     if 'batch256' in loops:
       r = loops['batch256']
       notes.append(f"floor at batch 256: 6 x {params:,} parameters x {r['rows']:,} rows = "
                    f"{r['flops_per_epoch'] / 1e9:.1f} GFLOP per epoch at "
-                   f"{r['matmul_flops'] / 1e9:.1f} GFLOP/s (2048x2048 float32 jax matmul, "
-                   f"mean of before and after); the engine reaches "
+                   f"{r['matmul_flops'] / 1e9:.1f} GFLOP/s (2048x2048 float32 jax matmul); "
+                   f"the engine's training pass reaches "
                    f"{r['flops_per_epoch'] / r['engine_epoch_s'] / 1e9:.1f} GFLOP/s.")
     if 'batch1' in loops:
       r = loops['batch1']
@@ -506,56 +532,56 @@ def render(out: dict) -> str:
     notes.append('same computation check, max |engine weights - naive weights| after '
                  f'one epoch from the same initial weights: {diffs}.')
     lines += [f'- {n}' for n in notes] + ['']
-  if out['sweep']:
-    one = next((p for p in out['sweep'] if p['k'] == 1), None)
+  sweep_256 = [p for p in out['sweep'] if 'epoch_s' in p]
+  if sweep_256:
+    one = next(p for p in sweep_256 if p['k'] == 1)
     lines += ['| sweep, batch 256, 48,000 rows + validation | one vmapped group s/epoch '
               '| K single runs s/epoch (K x 1-member) | speedup | s/epoch per member '
               '| compile s (per group) |', '|---|---|---|---|---|---|']
-    for p in out['sweep']:
-      single = p['k'] * one['epoch_s'] if one else None
-      speedup = f"{single / p['epoch_s']:.2f}x" if single else '-'
-      lines.append(f"| K = {p['k']} | {p['epoch_s']:.3f} | "
-                   f"{f'{single:.3f}' if single else '-'} | {speedup} | "
-                   f"{p['epoch_s'] / p['k']:.3f} | {p['compile_s']:.1f} |")
+    for p in sweep_256:
+      lines.append(f"| K = {p['k']} | {p['epoch_s']:.3f} | {p['k'] * one['epoch_s']:.3f} | "
+                   f"{p['speedup']:.2f}x | {p['epoch_s'] / p['k']:.3f} | "
+                   f"{p['compile_s']:.1f} |")
     lines.append('')
   if out['sweep_batch1']:
-    one = next((p for p in out['sweep_batch1'] if p['k'] == 1), None)
-    rows = out['sweep_batch1'][0]['rows']
+    one = next(p for p in out['sweep_batch1'] if p['k'] == 1)
+    rows = one['rows']
     lines += [f'| sweep, batch 1, {rows:,} rows, training pass | one vmapped group per update '
               '| K single runs per update (K x 1-member) | speedup | per member-update |',
               '|---|---|---|---|---|']
     for p in out['sweep_batch1']:
-      update = p['epoch_s'] / p['rows']
-      single = p['k'] * one['epoch_s'] / one['rows'] if one else None
-      speedup = f"{single / update:.2f}x" if single else '-'
-      lines.append(f"| K = {p['k']} | {_fmt_s(update)} | {_fmt_s(single)} | {speedup} | "
+      update = p['epoch_s'] / rows
+      lines.append(f"| K = {p['k']} | {_fmt_s(update)} | "
+                   f"{_fmt_s(p['k'] * one['epoch_s'] / rows)} | {p['speedup']:.2f}x | "
                    f"{_fmt_s(update / p['k'])} |")
     lines.append('')
-  if out['sweep'] or out['sweep_batch1']:
+  if sweep_256 or out['sweep_batch1']:
     lines += ['- K members differ in learning rate (log-spaced 1e-4..1e-2); at batch 256 '
               'they run as one engine.run_group call (epoch = training + validation + '
-              'metrics to the host), at batch 1 as the training pass of section 1. '
-              '"K single runs" is K x the 1-member time measured in this run (compilation '
-              'paid once, as a loop in one process would).']
+              'metrics to the host), at batch 1 as the training pass of the first table. '
+              '"K single runs" is K x the 1-member time measured in the same repetitions '
+              '(compilation paid once, as a loop in one process would).', '']
   if 'total_s' in out:
-    lines += ([] if lines[-1] == '' else ['']) + [f"total benchmark time {out['total_s']:.0f} s; 1-minute load average "
-              f"{env['load_average_at_start']} at the start, "
-              f"{env.get('load_average_at_end')} at the end ({env['host_cores']} cores)."]
-  return '\n'.join(lines)
+    lines.append(f"total benchmark time {out['total_s']:.0f} s; 1-minute load average "
+                 f"{env['load_average_at_start']} at the start, "
+                 f"{env.get('load_average_at_end')} at the end ({env['host_cores']} cores).")
+  return '\n'.join(lines).rstrip('\n')
 
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(
       description=__doc__.split('\n\n')[0].strip(),
       formatter_class=argparse.RawDescriptionHelpFormatter,
-      epilog='--quick: reps 3, batch-1 rows 2000, K = 1,4,16 (about 2 minutes on a '
-             '2-core CPU). Full (default): reps 5, batch-1 rows 5000, K = 1,4,16,36.')
-  parser.add_argument('--quick', action='store_true', help='a ~2-minute run')
+      epilog=f'--quick: {QUICK}. Full (default): {FULL}.')
+  parser.add_argument('--quick', action='store_true',
+                      help='fewer repetitions, rows and members (~2 minutes on 2 CPU cores)')
   parser.add_argument('--json', default='bench.json',
                       help='where the JSON results go (default: %(default)s)')
   parser.add_argument('--reps', type=int, help='timed repetitions per measurement')
-  parser.add_argument('--batch1_rows', type=int, help='training rows for the batch-1 case')
-  parser.add_argument('--ks', help='comma-separated member counts for the sweep')
+  parser.add_argument('--batch1_rows', type=int,
+                      help='training rows for the batch-1 engine/naive/floor comparison')
+  parser.add_argument('--sweep1_rows', type=int, help='training rows for the batch-1 sweep')
+  parser.add_argument('--ks', help='comma-separated member counts for the sweeps')
   parser.add_argument('--sections', default='loops,sweep',
                       help='which sections to run (default: %(default)s)')
   parser.add_argument('--data_dir', default=None,
@@ -565,15 +591,18 @@ def parse_args(argv=None):
                       help='as jaxmlp.launch; float32 reproduces Keras')
   args = parser.parse_args(argv)
   for field, value in (QUICK if args.quick else FULL).items():
-    if getattr(args, field, None) is None:
+    if getattr(args, field) is None:
       setattr(args, field, value)
-  if args.reps < 1 or args.batch1_rows < 1:
-    parser.error('--reps and --batch1_rows must be at least 1')
+  if min(args.reps, args.batch1_rows, args.sweep1_rows) < 1:
+    parser.error('--reps, --batch1_rows and --sweep1_rows must be at least 1')
   try:
     if min(map(int, args.ks.split(','))) < 1:
       raise ValueError
   except ValueError:
     parser.error(f'--ks={args.ks}: give positive integers, e.g. --ks=1,4,16')
+  unknown = set(args.sections.split(',')) - {'loops', 'sweep'}
+  if unknown:
+    parser.error(f'--sections: unknown {sorted(unknown)}; choose from loops, sweep')
   return args
 
 
@@ -584,12 +613,11 @@ def main(argv=None):
   split = data_lib.split(data_lib.load('idx', args.data_dir))
   out = dict(environment=environment(), quick=args.quick, reps=args.reps,
              parameters=parameter_count(STRUCTURE), structure=str(STRUCTURE),
-             floors={}, loops={}, sweep=[], sweep_batch1=[])
-  sections = set(args.sections.split(','))
+             floors=dict(dispatch_s=dispatch_seconds()), loops={}, sweep=[],
+             sweep_batch1=[])
+  sections = args.sections.split(',')
   print(f"[bench] {out['environment']['device']} x{out['environment']['device_count']}, "
         f"jax {jax.__version__}; json: {args.json}", flush=True)
-  out['floors']['matmul_flops_before'] = matmul_rate(args.matmul_repeats)
-  out['floors']['dispatch_s'] = dispatch_seconds()
   if 'loops' in sections:
     compare_loops(split, args, out)
   if 'sweep' in sections:

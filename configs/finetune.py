@@ -30,6 +30,8 @@ def get_config():
       confusion_matrix=True,
       early_stopping_patience=200,   # the original's EarlyStopping(monitor='val_loss')
       final_epochs=50,               # the original's final fit
+      final_reference=dict(configuration='hidden_sizes=128x256,l2=1e-06,learning_rate=0.001',
+                           test_accuracy=0.9829, test_f1=0.9831),
       reference=(
           dict(hidden_sizes=(128, 256), l2=1e-6, learning_rate=1e-3,
                test_accuracy=0.9829,

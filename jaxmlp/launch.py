@@ -10,7 +10,6 @@ value is a tuple is a sweep axis: --config.batch_size=256 narrows it to one valu
 """
 
 import shlex
-import time
 import sys
 from pathlib import Path
 
@@ -170,7 +169,6 @@ def main(argv):
       study_dir = output_dir / config.name
       run_data = dict(source=_DATA_SOURCE.value, limit=_DATA_LIMIT.value,
                       checksums=_DATA_CHECKSUMS.value)
-      started = time.perf_counter()
       records = trials = None
       if _SEARCH.value == 'hyperband':
         trials = runner.run_hyperband(config, split, seeds=_SEEDS.value,
@@ -184,7 +182,6 @@ def main(argv):
         grouped = report.by_configuration(records)
         label = report.best_label(grouped, config.objective)
         best = next(m for m in study_lib.expand(config, 1) if m.label == label)
-      search_s = time.perf_counter() - started
       final = None
       if config.final_epochs:
         final = runner.run_final(config, split, best, seeds=_SEEDS.value,
@@ -192,7 +189,7 @@ def main(argv):
                                  shuffle=_FINAL_SHUFFLE.value, progress=_PROGRESS.value)
       report_path = report.write_report(
           study_dir, config, split, command=command, source=source, records=records,
-          trials=trials, final=final, search_s=search_s)
+          trials=trials, final=final)
       if records:
         print(f'\n{results.summary_markdown(records)}')
       print(f'report: {report_path}', flush=True)

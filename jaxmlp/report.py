@@ -88,7 +88,7 @@ def _slug(label: str) -> str:
 def write_report(study_dir: Path, config, split, *, command: str, source: Path | None = None,
                  records: list[dict[str, Any]] | None = None,
                  trials: list[hyperband.Trial] | None = None,
-                 final: list[dict[str, Any]] | None = None, search_s: float = 0.0) -> Path:
+                 final: list[dict[str, Any]] | None = None) -> Path:
   """The grid's `records`, or Hyperband's `trials`; then the `final` retrained model."""
   run = json.loads((study_dir / 'run.json').read_text())
   figure_dir = study_dir / 'figures'
@@ -110,8 +110,9 @@ def write_report(study_dir: Path, config, split, *, command: str, source: Path |
       '## What ran', '',
       f'- command: `{command}`',
       f'- search: {what}; {len(programs)} compiled programs',
-      f'- cost: {sum(r["epochs_trained"] for r in trained)} member-epochs trained, '
-      f'{search_s:.1f} s wall time (compile {sum(c for c, _ in programs.values()):.1f} s)',
+      f'- cost: {sum(r["epochs_trained"] for r in trained)} member-epochs trained in '
+      f'{sum(t for _, t in programs.values()):.1f} s of training and testing, plus '
+      f'{sum(c for c, _ in programs.values()):.1f} s compiling',
       f'- devices: {", ".join(sorted(set(run["devices"])))} ({len(run["devices"])})',
       '- versions: ' + ', '.join(f'{k} {v}' for k, v in run['versions'].items()),
       f'- git revision: {git_revision()}', '']
@@ -211,7 +212,7 @@ def _final(final, config, split, study_dir) -> list[str]:
   mean_std = lambda key: (f'{np.mean([s[key] for s in scores]):.4f} ± '
                           f'{np.std([s[key] for s in scores]):.4f}')
   label, cfg = final[0]['label'], final[0]['config']
-  ref = final[0]['reference']
+  ref = config.final_reference
   figure = figures.confusion(
       metrics.normalize_rows(per_seed[0]),
       f'{config.name}: final model on the test set\n{label} (seed {final[0]["seed"]})',
@@ -221,8 +222,8 @@ def _final(final, config, split, study_dir) -> list[str]:
            f'**{label}** retrained {config.final_epochs} epochs at batch {cfg["batch_size"]}'
            f'{", shuffled" if cfg["shuffle"] else ""}, {len(final)} seeds: test accuracy '
            f'{np.mean(accuracy):.2f} ± {np.std(accuracy):.2f}%' +
-           (f' (original: {100 * ref["test_accuracy"]:.2f}%, F1 0.9831)'
-            if 'test_accuracy' in ref else '') +
+           (f' (original, {ref.configuration}: {100 * ref.test_accuracy:.2f}%, F1 '
+            f'{ref.test_f1:.4f})' if 'test_accuracy' in ref else '') +
            f'; macro precision {mean_std("macro_precision")}, recall '
            f'{mean_std("macro_recall")}, F1 {mean_std("macro_f1")}.', '',
            f'![confusion matrix]({figure.relative_to(study_dir)})', '',

@@ -22,26 +22,31 @@ from jaxmlp.errors import UserError
 RUN_FILE = 'run.json'
 
 
+def _what_trains(run: dict[str, Any]) -> dict[str, Any]:
+  config = {k: v for k, v in (run.get('config') or {}).items()
+            if k not in study_lib.PRESENTATION_FIELDS}
+  return dict(config=config, seeds=run.get('seeds'), data=run.get('data'))
+
+
 def _claim(study_dir: Path, config: ml_collections.ConfigDict, seeds: int,
            data: dict[str, Any]) -> None:
-  """Refuses a folder that holds results of another configuration."""
-  mine = dict(config=json.loads(config.to_json()), seeds=seeds, data=data)
+  """Refuses a folder that holds results of another run; what only changes the report
+  (such as the original's reported numbers) may differ."""
+  run = dict(config=json.loads(config.to_json()), seeds=seeds, data=data)
   path = study_dir / RUN_FILE
-  if path.is_file():
-    theirs = json.loads(path.read_text())
-    theirs = {k: theirs.get(k) for k in mine}
-    if theirs != mine:
-      differ = sorted(k for k in set(mine['config']) | set(theirs['config'] or {})
-                      if mine['config'].get(k) != (theirs['config'] or {}).get(k))
-      differ += [k for k in ('seeds', 'data') if theirs[k] != mine[k]]
-      raise UserError(
-          f'{study_dir} holds results of a different run ({", ".join(differ)} differ): '
-          'pass another --output_dir, or delete that folder to start over')
+  if not path.is_file():
+    results.write_json(path, dict(
+        **run, devices=[str(d) for d in jax.devices()],
+        versions={m: __import__(m).__version__ for m in ('jax', 'flax', 'optax')},
+        started=time.strftime('%Y-%m-%d %H:%M:%S')))
     return
-  results.write_json(path, dict(
-      **mine, devices=[str(d) for d in jax.devices()],
-      versions={m: __import__(m).__version__ for m in ('jax', 'flax', 'optax')},
-      started=time.strftime('%Y-%m-%d %H:%M:%S')))
+  mine, theirs = _what_trains(run), _what_trains(json.loads(path.read_text()))
+  if mine != theirs:
+    differ = sorted(k for k in set(mine['config']) | set(theirs['config'])
+                    if mine['config'].get(k) != theirs['config'].get(k))
+    differ += [k for k in ('seeds', 'data') if mine[k] != theirs[k]]
+    raise UserError(f'{study_dir} holds results of a different run ({", ".join(differ)} '
+                    'differ): pass another --output_dir, or delete that folder to start over')
 
 
 class _Progress:

@@ -28,7 +28,9 @@ STRUCTURE_FIELDS = ('hidden_sizes', 'kernel_init', 'optimizer', 'batch_size', 's
 REPORT_FIELDS = ('name', 'arms', 'arm', 'reference', 'max_members_per_program',
                  'objective', 'confusion_matrix', 'early_stopping_monitor',
                  'early_stopping_patience', 'hyperband_max_epochs', 'hyperband_factor',
-                 'hyperband_iterations', 'search_seed', 'final_epochs')
+                 'hyperband_iterations', 'search_seed', 'final_epochs', 'final_reference')
+# Fields that change only what the report shows, not what trains.
+PRESENTATION_FIELDS = ('reference', 'final_reference', 'confusion_matrix')
 OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
 
@@ -67,6 +69,7 @@ def baseline() -> dict[str, Any]:
       hyperband_iterations=1,        # and hyperband_iterations
       search_seed=0,                 # which configurations Hyperband draws, reproducibly
       final_epochs=0,                # > 0: retrain the best configuration this long
+      final_reference={},            # the original's numbers for its final model
       confusion_matrix=False,        # report the best model's confusion matrix
   )
 

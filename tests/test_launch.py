@@ -30,6 +30,10 @@ def _launch(args, cwd, env=None):
     (['--study=baseline', '--seeds=0'], 'run at least 1 seed'),
     (['--study=baseline', '--epochs=0'], 'at least 1 epoch'),
     (['--study=baseline', '--data_dir=/nonexistent'], 'MNIST not found'),
+    (['--study=all', '--config.l2=0.1'], '--config overrides need a single study'),
+    (['--study=finetune', '--config.objective=f1'], 'val_accuracy, val_loss, val_f1'),
+    (['--study=finetune', '--config.hyperband_factor=1'], 'hyperband_factor must be'),
+    (['--study=baseline', '--data_limit=-1'], '--data_limit'),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   env = {'JAXMLP_CACHE_DIR': str(tmp_path / 'cache')}
