@@ -33,14 +33,30 @@ class DeviceData(NamedTuple):
 
 
 def member_mesh() -> Mesh:
+  """Every device of every host: members never talk, so any layout will do."""
   return Mesh(np.array(jax.devices()), (MEMBER_AXIS,))
+
+
+def to_devices(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+  """Host data onto the mesh; every process holds the same `x`, so each fills in its
+  own devices' shards (this works on one host and on many)."""
+  x = np.asarray(x)
+  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def to_host(tree):
+  """Member-axis results back on every host, whichever host's devices hold them."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+  return jax.tree.map(np.asarray, jax.device_get(tree))
 
 
 def put_data(split, mesh: Mesh) -> DeviceData:
   replicated = NamedSharding(mesh, P())
   arrays = (split.x_train, split.y_train, split.x_val, split.y_val, split.x_test,
             split.y_test)
-  return DeviceData(*(jax.device_put(np.asarray(a), replicated) for a in arrays))
+  return DeviceData(*(to_devices(a, replicated) for a in arrays))
 
 
 @dataclasses.dataclass
@@ -191,7 +207,7 @@ def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, tracking,
                initial_params, first_epoch, on_epoch):
   n = len(seeds)
   sharded_ = NamedSharding(mesh, P(MEMBER_AXIS))
-  put = lambda x: jax.device_put(_pad(np.asarray(x), size), sharded_)
+  put = lambda x: to_devices(_pad(np.asarray(x), size), sharded_)
   hparams_M = {k: put(np.asarray(v, np.float32)) for k, v in hparams.items()}
   seeds_M = put(np.asarray(seeds, np.uint32))
   init, start_program, epoch_program, test = _programs(structure, tracking, mesh,
@@ -209,18 +225,18 @@ def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, tracking,
   history = {k: np.full((n, epochs), np.nan, np.float32) for k in train.EpochMetrics._fields}
   started = time.perf_counter()
   for epoch in range(epochs):
-    was_stopped = np.asarray(jax.device_get(tracker.stopped))[:n]
+    was_stopped = to_host(tracker.stopped)[:n]
     state, tracker, metrics = compiled(state, tracker, hparams_M,
                                        jnp.int32(first_epoch + epoch), data)
-    for name, value in jax.device_get(metrics)._asdict().items():
+    for name, value in to_host(metrics)._asdict().items():
       history[name][:, epoch] = np.where(was_stopped, np.nan, value[:n])
     if on_epoch is not None:
       on_epoch(epoch, {k: v[:, epoch] for k, v in history.items()})
-    if np.asarray(jax.device_get(tracker.stopped))[:n].all():
+    if to_host(tracker.stopped)[:n].all():
       break
-  test_metrics = jax.device_get(test(state.params, data.x_test, data.y_test, hparams_M))
+  test_metrics = to_host(test(state.params, data.x_test, data.y_test, hparams_M))
   fit_time = time.perf_counter() - started
-  first = lambda x: np.asarray(jax.device_get(x))[:n]
+  first = lambda x: to_host(x)[:n]
 
   full = lambda value: np.full(n, value)
   return GroupResult(
@@ -232,4 +248,4 @@ def _run_chunk(structure, hparams, seeds, data, epochs, mesh, size, tracking,
 
 def _first(tree, n: int):
   """The real members' rows of a (padded, sharded) member-axis pytree, on the host."""
-  return jax.tree.map(lambda x: np.asarray(x)[:n], jax.device_get(tree))
+  return jax.tree.map(lambda x: x[:n], to_host(tree))

@@ -9,6 +9,7 @@ value is a tuple is a sweep axis: --config.batch_size=256 narrows it to one valu
 --config.l2='(0.1, 0.01)' to two; --config.arm=NAME runs one arm of a study.
 """
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -146,6 +147,9 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
+  if os.environ.get('JAXMLP_DISTRIBUTED') == '1':
+    # One process per host (launch/): members shard over every device of every host.
+    jax.distributed.initialize()
   jax.config.update('jax_default_matmul_precision', _MATMUL_PRECISION.value)
   command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
   output_dir = Path(_OUTPUT_DIR.value)

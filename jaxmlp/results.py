@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import flax.serialization
+import jax
 import numpy as np
 
 from jaxmlp import study as study_lib
@@ -25,6 +26,8 @@ PARAMS_FILE = 'params.msgpack'
 
 
 def write_atomic(path: Path, content: str | bytes) -> None:
+  if jax.process_index() != 0:
+    return  # on several hosts, every host holds every result; one writes them
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
   try:
