@@ -93,7 +93,8 @@ def baseline_hparams(learning_rates) -> dict[str, np.ndarray]:
 
 
 def _median_time(fn, repeats: int) -> float:
-  fn()  # compile and warm up
+  """Median seconds of `repeats` calls of fn, after one call that compiles."""
+  fn()
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
@@ -442,6 +443,7 @@ def sweep(split, args, out: dict) -> None:
     out['sweep'].append(dict(k=k, compile_s=float(lasts[k]['result'].compile_time_s[0]),
                              members_per_program=int(
                                  lasts[k]['result'].members_per_program[0])))
+    _write_json(args.json, out)
   print(f'[bench] sweep, batch 256: {args.reps} interleaved repetitions', flush=True)
   times = interleave(timers, args.reps, warm_up=False)
   for point in out['sweep']:
