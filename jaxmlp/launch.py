@@ -9,6 +9,7 @@ value is a tuple is a sweep axis: --config.batch_size=256 narrows it to one valu
 --config.l2='(0.1, 0.01)' to two; --config.arm=NAME runs one arm of a study.
 """
 
+import dataclasses
 import os
 import shlex
 import sys
@@ -143,6 +144,40 @@ def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
   return [(_CONFIG.value, Path(config_flags.get_config_filename(flags.FLAGS['config'])))]
 
 
+def _validate(config, rows: int) -> None:
+  """The study's members, and those its final retraining would train, before any run."""
+  study_lib.validate(study_lib.expand(config, _SEEDS.value), rows)
+  if config.final_epochs:
+    final = [dataclasses.replace(m, values=dict(m.values, batch_size=_FINAL_BATCH_SIZE.value))
+             for m in study_lib.expand(config, 1)]
+    try:
+      study_lib.validate(final, rows)
+    except UserError as e:
+      raise UserError(str(e).replace('--config.batch_size', '--final_batch_size')) from None
+
+
+def _run(config, source: Path, split, *, command: str, output_dir: Path) -> Path:
+  """One study: its search, then its final retraining if it has one; returns the report."""
+  run_data = dict(source=_DATA_SOURCE.value, limit=_DATA_LIMIT.value,
+                  checksums=_DATA_CHECKSUMS.value)
+  common = dict(seeds=_SEEDS.value, output_dir=output_dir, progress=_PROGRESS.value)
+  study_dir = output_dir / config.name
+  records = trials = final = None
+  if _SEARCH.value == 'hyperband':
+    trials = runner.run_hyperband(config, split, data=run_data, **common)
+    best = hyperband.best_trial(trials, config.objective).configuration
+  else:
+    records = runner.run_study(config, split, data=run_data, **common)
+    print(f'\n{results.write_summary(study_dir, records)}')
+    label = report.best_label(report.by_configuration(records), config.objective)
+    best = next(m for m in study_lib.expand(config, 1) if m.label == label)
+  if config.final_epochs:
+    final = runner.run_final(config, split, best, batch_size=_FINAL_BATCH_SIZE.value,
+                             shuffle=_FINAL_SHUFFLE.value, **common)
+  return report.write_report(study_dir, config, split, command=command, source=source,
+                             records=records, trials=trials, final=final)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -162,43 +197,18 @@ def main(argv):
         with config.unlocked():
           config.epochs = _EPOCHS.value
           config.final_epochs = _EPOCHS.value if config.final_epochs else 0
-      study_lib.validate(study_lib.expand(config, _SEEDS.value),
-                         study_lib.training_rows(config))
+      _validate(config, study_lib.training_rows(config))
     mnist = data_lib.load(_DATA_SOURCE.value, _DATA_DIR.value,
                           verify_checksums=_DATA_CHECKSUMS.value)
-    done = []
-    for config, source in studies:
-      split = data_lib.head(data_lib.split(mnist, config.validation_split), _DATA_LIMIT.value)
-      study_lib.validate(study_lib.expand(config, _SEEDS.value), len(split.x_train))
-      study_dir = output_dir / config.name
-      run_data = dict(source=_DATA_SOURCE.value, limit=_DATA_LIMIT.value,
-                      checksums=_DATA_CHECKSUMS.value)
-      records = trials = None
-      if _SEARCH.value == 'hyperband':
-        trials = runner.run_hyperband(config, split, seeds=_SEEDS.value,
-                                      output_dir=output_dir, progress=_PROGRESS.value,
-                                      data=run_data)
-        best = hyperband.best_trial(trials, config.objective).configuration
-      else:
-        records = runner.run_study(config, split, seeds=_SEEDS.value, output_dir=output_dir,
-                                   progress=_PROGRESS.value, data=run_data)
-        results.write_summary(study_dir, records)
-        grouped = report.by_configuration(records)
-        label = report.best_label(grouped, config.objective)
-        best = next(m for m in study_lib.expand(config, 1) if m.label == label)
-      final = None
-      if config.final_epochs:
-        final = runner.run_final(config, split, best, seeds=_SEEDS.value,
-                                 output_dir=output_dir, batch_size=_FINAL_BATCH_SIZE.value,
-                                 shuffle=_FINAL_SHUFFLE.value, progress=_PROGRESS.value)
-      report_path = report.write_report(
-          study_dir, config, split, command=command, source=source, records=records,
-          trials=trials, final=final)
-      if records:
-        print(f'\n{results.summary_markdown(records)}')
-      print(f'report: {report_path}', flush=True)
-      done.append((config.name, study_dir))
+    splits = [data_lib.head(data_lib.split(mnist, config.validation_split), _DATA_LIMIT.value)
+              for config, _ in studies]
+    for (config, _), split in zip(studies, splits):
+      _validate(config, len(split.x_train))
+    for (config, source), split in zip(studies, splits):
+      print(f'report: {_run(config, source, split, command=command, output_dir=output_dir)}',
+            flush=True)
     if _STUDY.value == ALL:
+      done = [(config.name, output_dir / config.name) for config, _ in studies]
       print(f'index: {report.write_index(output_dir, done, command)}')
   except UserError as e:
     cli.fail(str(e))
