@@ -99,15 +99,24 @@ def bytes_per_member(structure: train.Structure, input_dim: int = 784) -> int:
   return state + activations + evaluation
 
 
+# A CPU gains nothing from wide blocks (one member keeps its cores busy) and loses
+# cache locality: benchmarks/RESULTS.md measured 36 members in one block 2.2x slower
+# per member-update at batch 1 than blocks of 4, and 0.92x vs 1.06x at batch 256.
+CPU_MEMBERS_PER_DEVICE = 4
+
+
 def members_per_program(structure: train.Structure, requested: int, n_members: int,
                         data_bytes: int) -> int:
-  """How many members one program takes: `requested`, or what fits in half the memory."""
+  """How many members one program takes: `requested`; or, on an accelerator, what fits
+  in half its memory, and on a CPU, CPU_MEMBERS_PER_DEVICE per device."""
   n_devices = len(jax.devices())
   if requested > 0:
     per_device = -(-requested // n_devices)
   else:
     budget = _device_memory_bytes(jax.devices()[0]) // 2 - data_bytes
     per_device = max(1, budget // bytes_per_member(structure))
+    if jax.devices()[0].platform == 'cpu':
+      per_device = min(per_device, CPU_MEMBERS_PER_DEVICE)
   per_device = min(per_device, -(-n_members // n_devices))
   return per_device * n_devices
 

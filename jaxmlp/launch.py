@@ -184,7 +184,11 @@ def main(argv):
   cli.quiet_logs()
   if os.environ.get('JAXMLP_DISTRIBUTED') == '1':
     # One process per host (launch/): members shard over every device of every host.
-    jax.distributed.initialize()
+    # Under SLURM, jax would give each process only GPU $SLURM_LOCALID; the sbatch
+    # launcher lists all of the node's GPUs instead.
+    ids = os.environ.get('JAXMLP_LOCAL_DEVICE_IDS')
+    jax.distributed.initialize(
+        local_device_ids=[int(i) for i in ids.split(',')] if ids else None)
   jax.config.update('jax_default_matmul_precision', _MATMUL_PRECISION.value)
   command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
   output_dir = Path(_OUTPUT_DIR.value)

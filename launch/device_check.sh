@@ -13,48 +13,26 @@ usage: launch/device_check.sh [--quick] [--dry-run]
 Runs, with jaxmlp and its test extras already installed and MNIST in $MNIST_DIR
 (default: shared/mnist or ../shared/mnist beside the checkout, if present):
   1. the devices jax sees;
-  2. the test suite on the accelerator (python -m pytest -q -x): tests/test_launch.py
-     (whose tests start jaxmlp.launch processes) in a pytest process of its own,
-     and the test that simulates 4 CPU devices alone on the CPU;
+  2. the tests (python -m pytest -q -x): those that start jaxmlp processes in a
+     pytest process of their own, the one that simulates 4 CPU devices on the CPU,
+     the rest in one process; the launchers' and flag-parsing tests are left out;
   3. benchmarks/bench.py (full, or --quick), JSON and table.
-Logs, bench.json and summary.md go to $OUT if set, else to a new temporary folder.
+Every step has a time limit, 480 s in all. Logs, bench.json and summary.md go to
+$OUT if set, else to a new temporary folder. Exits 1 if a step failed or timed out.
 
   --quick     the benchmark's --quick mode
   --dry-run   print the commands instead of running them (or DRY_RUN=1)
   -h, --help  this text
 
-Environment: PYTHON (default python), BENCH_FLAGS (extra benchmark flags, default
---ks=1,4,16,36,144 on an accelerator), PYTEST_FLAGS (default -q -x), and the
-steps' limits in seconds: TEST_LIMIT_S (150; 180 on a CPU), LAUNCH_TEST_LIMIT_S
-(75), CPU_TEST_LIMIT_S (40), BENCH_LIMIT_S (180); at most 475 s in all.
+Environment: PYTHON (default python), PYTEST_FLAGS (default -q -x --durations=10),
+BENCH_FLAGS (extra benchmark flags; default --ks=1,4,16,36,144 on an accelerator),
+and the steps' limits in seconds: TEST_LIMIT_S (140), PROCESS_TEST_LIMIT_S (130),
+CPU_TEST_LIMIT_S (40), BENCH_LIMIT_S (150).
 EOF
 }
 
-die_usage() {
-  echo "error: $1" >&2
-  usage | head -n 1 >&2 || true
-  exit 2
-}
-
-# Prints a command readably, quoting each word only where a shell needs it.
-show() {
-  local out=() word flag value
-  local safe='^[A-Za-z0-9_./:=,@%+-]*$'
-  for word in "$@"; do
-    if [[ "$word" =~ $safe && -n "$word" ]]; then
-      out+=("$word")
-      continue
-    fi
-    flag=""
-    value="$word"
-    if [[ "$word" =~ ^(--?[A-Za-z0-9_.-]+=)(.*)$ ]]; then
-      flag="${BASH_REMATCH[1]}"
-      value="${BASH_REMATCH[2]}"
-    fi
-    out+=("$flag'${value//\'/\'\\\'\'}'")
-  done
-  printf '%s\n' "${out[*]}"
-}
+# die_usage and show, shared by the launchers.
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python}"
@@ -69,8 +47,7 @@ for arg in "$@"; do
   esac
 done
 
-read -r -a PYTEST_ARGS <<<"${PYTEST_FLAGS:--q -x}"
-# Simulates 4 CPU devices: on an accelerator jax.devices() is the accelerator.
+read -r -a PYTEST_ARGS <<<"${PYTEST_FLAGS:--q -x --durations=10}"
 CPU_ONLY_TEST="tests/test_engine.py::test_members_shard_over_four_devices_with_the_same_numbers"
 
 if [[ -z "${MNIST_DIR:-}" ]]; then
@@ -109,42 +86,60 @@ step() {
   elif [[ $rc != 0 ]]; then
     outcome="FAILED (exit $rc)"
   fi
+  # pytest's verdict, the benchmark's last line, or where a step was cut short.
   local last
-  last="$(grep -E '(passed|failed|error)' "$OUT_DIR/$log" | tail -n 1 || true)"
-  STEPS+=("| $name | $outcome | ${last:-} | $((SECONDS - start)) | $log |")
+  last="$(grep -E '(passed|failed|error|total benchmark time)' "$OUT_DIR/$log" | tail -n 1 ||
+          true)"
+  [[ -n "$last" ]] || last="$(grep -v '^[[:space:]]*$' "$OUT_DIR/$log" | tail -n 1 || true)"
+  last="${last//|//}"
+  STEPS+=("| $name | $outcome | ${last:0:100} | $((SECONDS - start)) | $log |")
   return 0
 }
 
-step "devices" 30 devices.log "$PYTHON" -c '
+step "devices" 20 devices.log "$PYTHON" -c '
 import platform, jax, flax, optax
 print("devices:", jax.devices())
 print(f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__}, "
       f"python {platform.python_version()}")'
 
 PLATFORM="$(grep -o -m1 -E '(Cuda|Rocm|Tpu|Cpu|Gpu)Device' "$OUT_DIR/devices.log" 2>/dev/null || true)"
-# The suite runs with float32 matmuls, as jaxmlp.launch does by default: the tests
-# compare against float32 references, which TF32 (a GPU's default) would miss.
-# Tests that start `python -m jaxmlp.launch` run in their own pytest process: a
-# TPU admits one process at a time, and a GPU process must not hold 75% of the
-# memory (XLA's default preallocation) while another starts.
+
+# The tests run with float32 matmuls, as jaxmlp.launch does by default (they compare
+# with float32 references, which TF32, a GPU's default, would miss), and without
+# XLA's preallocation of 75% of a GPU's memory, so that the processes some tests
+# start find room beside the test process. Test files whose tests start
+# `python -m jaxmlp.*` processes run in a pytest process of their own that touches
+# no device itself (a TPU admits one process at a time). Left out, as no device
+# changes them: tests/test_launchers.py (bash dry runs) and test_launch.py's
+# bad-input tests (flag parsing).
 TEST_ENV=(env JAX_DEFAULT_MATMUL_PRECISION=float32 XLA_PYTHON_CLIENT_PREALLOCATE=false)
-if [[ "$PLATFORM" == "CpuDevice" ]]; then
-  step "tests" "${TEST_LIMIT_S:-180}" pytest.log \
-    "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" tests
-else
-  step "tests (accelerator)" "${TEST_LIMIT_S:-150}" pytest.log \
-    "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" --deselect "$CPU_ONLY_TEST" \
-    --ignore=tests/test_launch.py tests
-  step "tests/test_launch.py (accelerator)" "${LAUNCH_TEST_LIMIT_S:-75}" pytest_launch.log \
-    "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" tests/test_launch.py
-  step "test on 4 simulated CPU devices" "${CPU_TEST_LIMIT_S:-40}" pytest_cpu.log \
-    env JAX_PLATFORMS=cpu "$PYTHON" -m pytest -q "$CPU_ONLY_TEST"
+SUBPROCESS_TESTS=()
+for path in tests/test_*.py; do
+  if [[ "$path" != tests/test_launchers.py && "$path" != "${CPU_ONLY_TEST%%::*}" ]] &&
+     grep -q -E "'-m', 'jaxmlp[.]|-m jaxmlp[.]" "$path"; then
+    SUBPROCESS_TESTS+=("$path")
+  fi
+done
+IGNORE=(--ignore=tests/test_launchers.py)
+for path in ${SUBPROCESS_TESTS[@]+"${SUBPROCESS_TESTS[@]}"}; do
+  IGNORE+=("--ignore=$path")
+done
+step "tests in one process" "${TEST_LIMIT_S:-140}" pytest.log \
+  "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" "${IGNORE[@]}" \
+  --deselect "$CPU_ONLY_TEST" tests
+if [[ ${#SUBPROCESS_TESTS[@]} -gt 0 ]]; then
+  step "tests that start jaxmlp processes" "${PROCESS_TEST_LIMIT_S:-130}" pytest_processes.log \
+    "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" -k "not bad_input" \
+    "${SUBPROCESS_TESTS[@]}"
 fi
+# It simulates 4 devices on the host: on an accelerator, jax.devices() would be it.
+step "test on 4 simulated CPU devices" "${CPU_TEST_LIMIT_S:-40}" pytest_cpu.log \
+  env JAX_PLATFORMS=cpu "$PYTHON" -m pytest -q "$CPU_ONLY_TEST"
 # An accelerator has room for a larger sweep than the benchmark's CPU default.
 DEFAULT_BENCH_FLAGS="--ks=1,4,16,36,144"
 [[ "$PLATFORM" != "CpuDevice" ]] || DEFAULT_BENCH_FLAGS=""
 read -r -a BENCH_ARGS <<<"${BENCH_FLAGS-$DEFAULT_BENCH_FLAGS}"
-step "benchmark" "${BENCH_LIMIT_S:-180}" bench.log \
+step "benchmark" "${BENCH_LIMIT_S:-150}" bench.log \
   "$PYTHON" benchmarks/bench.py ${QUICK[@]+"${QUICK[@]}"} "--json=$OUT_DIR/bench.json" \
   ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}
 

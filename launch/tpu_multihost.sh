@@ -34,32 +34,6 @@ Set PYTHON for the workers' interpreter (default: python3).
 EOF
 }
 
-die_usage() {
-  echo "error: $1" >&2
-  usage | head -n 1 >&2 || true
-  exit 2
-}
-
-# Prints a command readably, quoting each word only where a shell needs it.
-show() {
-  local out=() word flag value
-  local safe='^[A-Za-z0-9_./:=,@%+-]*$'
-  for word in "$@"; do
-    if [[ "$word" =~ $safe && -n "$word" ]]; then
-      out+=("$word")
-      continue
-    fi
-    flag=""
-    value="$word"
-    if [[ "$word" =~ ^(--?[A-Za-z0-9_.-]+=)(.*)$ ]]; then
-      flag="${BASH_REMATCH[1]}"
-      value="${BASH_REMATCH[2]}"
-    fi
-    out+=("$flag'${value//\'/\'\\\'\'}'")
-  done
-  printf '%s\n' "${out[*]}"
-}
-
 # Prints the command (--dry-run), or prints and runs it.
 run() {
   if [[ "$DRY_RUN" == 1 ]]; then
@@ -69,6 +43,9 @@ run() {
     "$@"
   fi
 }
+
+# die_usage and show, shared by the launchers.
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"

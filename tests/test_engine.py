@@ -78,8 +78,10 @@ def test_a_diverging_member_does_not_disturb_the_others(device_data):
 
 
 def test_members_per_program_fits_the_memory():
-  assert engine.members_per_program(STRUCTURE, 0, 7, 0) == 7
+  assert engine.members_per_program(STRUCTURE, 0, 3, 0) == 3
+  assert engine.members_per_program(STRUCTURE, 0, 7, 0) == engine.CPU_MEMBERS_PER_DEVICE
   assert engine.members_per_program(STRUCTURE, 3, 7, 0) == 3
+  assert engine.members_per_program(STRUCTURE, 7, 7, 0) == 7
   big = train.Structure(hidden_sizes=(4096, 4096), batch_size=48_000)
   per_member = engine.bytes_per_member(big)
   memory = engine._device_memory_bytes(engine.jax.devices()[0])
@@ -115,8 +117,9 @@ def _sharded(devices):
 def test_members_shard_over_four_devices_with_the_same_numbers(mnist_split):
   one, four = _sharded(1), _sharded(4)
   assert (one['devices'], four['devices']) == (1, 4)
-  # 6 members over 4 devices: padded to 8 slots, 2 per device.
-  assert (one['per_program'], four['per_program']) == (6, 8)
+  # One CPU device takes 4 members a program (then the other 2); 6 members over 4
+  # devices are padded to 8 slots, 2 per device.
+  assert (one['per_program'], four['per_program']) == (4, 8)
   np.testing.assert_allclose(one['val'], four['val'], rtol=2e-5)
   np.testing.assert_allclose(one['test'], four['test'], rtol=2e-5)
 

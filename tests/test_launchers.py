@@ -36,6 +36,10 @@ def test_the_expected_scripts_exist():
           'device_check.sh'} <= names
 
 
+def test_the_shared_helpers_parse():
+  subprocess.run(['bash', '-n', str(LAUNCH / 'common.bash')], check=True, timeout=30)
+
+
 @pytest.mark.parametrize('script', SCRIPTS, ids=lambda p: p.name)
 def test_bash_parses_and_strict_mode(script):
   subprocess.run(['bash', '-n', str(script)], check=True, timeout=30)
