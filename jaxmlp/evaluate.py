@@ -24,7 +24,8 @@ _IMAGES = flags.DEFINE_string('images', None, 'An IDX images file (gzipped or no
 _LIMIT = flags.DEFINE_integer('limit', 0, 'Predict only the first N images (0: all).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'MNIST folder, as for jaxmlp.launch.')
 _DATA_SOURCE = flags.DEFINE_enum('data_source', 'idx', list(data_lib.SOURCES),
-                                 'Where MNIST comes from, as for jaxmlp.launch.')
+                                 'Where MNIST comes from, when the run folder does not '
+                                 'record it (its run.json does).')
 
 
 def main(argv):
@@ -42,9 +43,13 @@ def main(argv):
       for i, label in enumerate(train.predict(params['final'], images, structure)):
         print(f'{i}\t{label}')
       return
-    config = record['config']
-    split = data_lib.split(data_lib.load(_DATA_SOURCE.value, _DATA_DIR.value),
-                           config['validation_split'])
+    # The run's own data (source, --data_limit), as recorded beside its members.
+    run_file = Path(_RUN.value).resolve().parents[1] / 'run.json'
+    data = json.loads(run_file.read_text()).get('data', {}) if run_file.is_file() else {}
+    source = data.get('source', _DATA_SOURCE.value)
+    split = data_lib.head(
+        data_lib.split(data_lib.load(source, _DATA_DIR.value),
+                       record['config']['validation_split']), data.get('limit', 0))
   except UserError as e:
     cli.fail(str(e))
   loss, accuracy, _ = jax.jit(train.evaluate, static_argnames='structure')(

@@ -232,7 +232,7 @@ def _final(final, config, split, study_dir) -> list[str]:
     cell = lambda key: (f'{np.mean([s[key][digit] for s in scores]):.4f} ± '
                         f'{np.std([s[key][digit] for s in scores]):.4f}')
     lines.append(f'| {digit} | {cell("precision")} | {cell("recall")} | {cell("f1")} |')
-  return lines + ['', f'Models saved in final/ (python -m jaxmlp.evaluate --run=...).', '']
+  return lines + ['', 'Models saved in final/ (python -m jaxmlp.evaluate --run=...).', '']
 
 
 def _ranking(grouped, config, figure_dir) -> list[str]:

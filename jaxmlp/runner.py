@@ -3,7 +3,6 @@ the same command skips what is complete and an interruption loses nothing finish
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any

@@ -55,10 +55,11 @@ def test_a_saved_member_evaluates_back_to_the_same_numbers(regularization_run, t
       [sys.executable, '-m', 'jaxmlp.evaluate', f'--run={member}'],
       capture_output=True, text=True, timeout=300, cwd=tmp_path)
   assert result.returncode == 0, result.stderr
-  # data_limit=2000 used the first 2000 test rows; the full test set differs.
+  # The run used --data_limit=2000: evaluate reads that from run.json.
   answer = json.loads(result.stdout.strip().splitlines()[-1])
   record = json.loads((member / 'result.json').read_text())
-  assert answer['recorded_test_accuracy'] == record['test_accuracy']
+  assert answer['test_accuracy'] == record['test_accuracy']
+  assert answer['test_loss'] == record['test_loss'] and answer['identical'] is True
 
 
 def test_evaluate_reproduces_test_metrics_exactly(tmp_path):
