@@ -126,7 +126,7 @@ def write_report(study_dir: Path, config, split, *, command: str, source: Path |
     if len(grouped) > 1:
       lines += _ranking(grouped, config, figure_dir)
     if config.confusion_matrix and not final:
-      lines += _best_model(study_dir, grouped, config, split, figure_dir)
+      lines += _best_model(study_dir, grouped, config, split)
   if final:
     lines += _final(final, config, split, study_dir)
   if trials is None:
@@ -199,40 +199,54 @@ def _hyperband(trials, config, study_dir) -> list[str]:
   return lines + ['', 'The table is also in trials.csv.', '']
 
 
-def _final(final, config, split, study_dir) -> list[str]:
-  """The retrained best configuration on the test set, beside the original's numbers."""
-  final = sorted(final, key=lambda r: r['seed'])
-  per_seed = []
-  for record in final:
-    _, structure, _, params = results.load_member(
-        results.member_dir_for(study_dir / 'final', record))
+def _on_test_set(records, folder: Path, split, title: str, study_dir: Path):
+  """Per seed: the saved final weights' confusion matrix and scores on the test set;
+  and the first seed's normalized confusion matrix as a figure."""
+  records = sorted(records, key=lambda r: r['seed'])
+  matrices = []
+  for record in records:
+    _, structure, _, params = results.load_member(results.member_dir_for(folder, record))
     predicted = np.asarray(train.predict(params['final'], split.x_test, structure))
-    per_seed.append(metrics.confusion_matrix(split.y_test, predicted))
-  scores = [metrics.precision_recall_f1(cm) for cm in per_seed]
+    matrices.append(metrics.confusion_matrix(split.y_test, predicted))
+  figure = figures.confusion(metrics.normalize_rows(matrices[0]),
+                             f'{title}\n{records[0]["label"]} (seed {records[0]["seed"]})',
+                             study_dir / 'figures' / 'confusion_matrix.png')
+  return [metrics.precision_recall_f1(cm) for cm in matrices], figure
+
+
+def _per_digit(scores, figure: Path, study_dir: Path) -> list[str]:
+  """The confusion matrix, then precision/recall/F1 per digit (mean ± std over seeds)."""
+  cell = lambda key, digit: (f'{np.mean([s[key][digit] for s in scores]):.4f} ± '
+                             f'{np.std([s[key][digit] for s in scores]):.4f}')
+  lines = [f'![confusion matrix]({figure.relative_to(study_dir)})', '',
+           '| digit | precision | recall | F1 |', '|---|---|---|---|']
+  lines += [f'| {d} | {cell("precision", d)} | {cell("recall", d)} | {cell("f1", d)} |'
+            for d in range(10)]
+  return lines + ['']
+
+
+def _macro(scores) -> str:
   mean_std = lambda key: (f'{np.mean([s[key] for s in scores]):.4f} ± '
                           f'{np.std([s[key] for s in scores]):.4f}')
-  label, cfg = final[0]['label'], final[0]['config']
-  ref = config.final_reference
-  figure = figures.confusion(
-      metrics.normalize_rows(per_seed[0]),
-      f'{config.name}: final model on the test set\n{label} (seed {final[0]["seed"]})',
-      study_dir / 'figures' / 'confusion_matrix.png')
+  return (f'macro precision {mean_std("macro_precision")}, recall '
+          f'{mean_std("macro_recall")}, F1 {mean_std("macro_f1")}')
+
+
+def _final(final, config, split, study_dir) -> list[str]:
+  """The retrained best configuration on the test set, beside the original's numbers."""
+  scores, figure = _on_test_set(final, study_dir / 'final', split,
+                                f'{config.name}: final model on the test set', study_dir)
+  cfg, ref = final[0]['config'], config.final_reference
   accuracy = [100 * s['accuracy'] for s in scores]
   lines = ['## Final model', '',
-           f'**{label}** retrained {config.final_epochs} epochs at batch {cfg["batch_size"]}'
-           f'{", shuffled" if cfg["shuffle"] else ""}, {len(final)} seeds: test accuracy '
-           f'{np.mean(accuracy):.2f} ± {np.std(accuracy):.2f}%' +
+           f'**{final[0]["label"]}** retrained {config.final_epochs} epochs at batch '
+           f'{cfg["batch_size"]}{", shuffled" if cfg["shuffle"] else ""}, {len(final)} '
+           f'seeds: test accuracy {np.mean(accuracy):.2f} ± {np.std(accuracy):.2f}%' +
            (f' (original, {ref.configuration}: {100 * ref.test_accuracy:.2f}%, F1 '
             f'{ref.test_f1:.4f})' if 'test_accuracy' in ref else '') +
-           f'; macro precision {mean_std("macro_precision")}, recall '
-           f'{mean_std("macro_recall")}, F1 {mean_std("macro_f1")}.', '',
-           f'![confusion matrix]({figure.relative_to(study_dir)})', '',
-           '| digit | precision | recall | F1 |', '|---|---|---|---|']
-  for digit in range(10):
-    cell = lambda key: (f'{np.mean([s[key][digit] for s in scores]):.4f} ± '
-                        f'{np.std([s[key][digit] for s in scores]):.4f}')
-    lines.append(f'| {digit} | {cell("precision")} | {cell("recall")} | {cell("f1")} |')
-  return lines + ['', 'Models saved in final/ (python -m jaxmlp.evaluate --run=...).', '']
+           f'; {_macro(scores)}.', '']
+  return (lines + _per_digit(scores, figure, study_dir) +
+          ['Models saved in final/ (python -m jaxmlp.evaluate --run=...).', ''])
 
 
 def _ranking(grouped, config, figure_dir) -> list[str]:
@@ -264,30 +278,16 @@ def best_label(grouped, objective_name: str) -> str:
   return min(grouped, key=lambda l: sign * results.objective(grouped[l], objective_name)[0])
 
 
-def _best_model(study_dir, grouped, config, split, figure_dir) -> list[str]:
-  """Confusion matrix and per-class metrics of the best configuration's best seed."""
+def _best_model(study_dir, grouped, config, split) -> list[str]:
+  """Confusion matrix and per-class metrics of the best configuration, every seed."""
   label = best_label(grouped, config.objective)
-  sign = 1 if config.objective.endswith('loss') else -1
-  run = min(grouped[label], key=lambda r: sign * results.objective([r], config.objective)[0])
-  _, structure, _, params = results.load_member(
-      results.member_dir_for(study_dir / 'members', run))
-  predicted = np.asarray(train.predict(params['final'], split.x_test, structure))
-  cm = metrics.confusion_matrix(split.y_test, predicted)
-  scores = metrics.precision_recall_f1(cm)
-  figure = figures.confusion(
-      metrics.normalize_rows(cm),
-      f'{config.name}: best model on the test set\n{label} (seed {run["seed"]})',
-      figure_dir / 'confusion_matrix.png')
-  lines = ['## Best model on the test set', '',
-           f'**{label}**, seed {run["seed"]}: accuracy {100 * scores["accuracy"]:.2f}%, '
-           f'macro precision {scores["macro_precision"]:.4f}, recall '
-           f'{scores["macro_recall"]:.4f}, F1 {scores["macro_f1"]:.4f}.', '',
-           f'![confusion matrix]({figure.relative_to(study_dir)})', '',
-           '| digit | precision | recall | F1 |', '|---|---|---|---|']
-  for digit in range(10):
-    lines.append(f'| {digit} | {scores["precision"][digit]:.4f} | '
-                 f'{scores["recall"][digit]:.4f} | {scores["f1"][digit]:.4f} |')
-  return lines + ['']
+  scores, figure = _on_test_set(grouped[label], study_dir / 'members', split,
+                                f'{config.name}: best model on the test set', study_dir)
+  accuracy = [100 * s['accuracy'] for s in scores]
+  return (['## Best model on the test set', '',
+           f'**{label}**, {len(scores)} seeds: accuracy {np.mean(accuracy):.2f} ± '
+           f'{np.std(accuracy):.2f}%, {_macro(scores)}.', ''] +
+          _per_digit(scores, figure, study_dir))
 
 
 def write_index(output_dir: Path, studies: list[tuple[str, Path]], command: str) -> Path:

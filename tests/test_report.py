@@ -126,3 +126,27 @@ def test_metrics_match_a_direct_computation():
     assert scores['f1'][c] == pytest.approx(2 * precision * recall / (precision + recall))
   assert scores['macro_f1'] == pytest.approx(np.mean(scores['f1']))
   np.testing.assert_allclose(metrics.normalize_rows(cm).sum(axis=1), 1.0)
+
+
+def test_hyperband_report_with_the_final_model(tmp_path):
+  """A tiny Hyperband: 3 configurations, keras_tuner's brackets for max_epochs 3."""
+  args = ['--study=finetune', '--search=hyperband', '--seeds=1', '--data_limit=1500',
+          '--epochs=1', "--config.hidden_sizes=((64, 256),)", '--config.l2=1e-6',
+          '--config.hyperband_max_epochs=3', '--progress=false', '--output_dir=out']
+  result = _launch(args, tmp_path)
+  assert result.returncode == 0, result.stderr
+  study_dir = tmp_path / 'out' / 'finetune'
+  text = (study_dir / 'report.md').read_text()
+  # Bracket 1 draws all 3 configurations (1 epoch), promotes 1 (to epoch 3); bracket 0
+  # finds none left untried, so the search ends.
+  trials = (study_dir / 'trials.csv').read_text().strip().splitlines()
+  assert len(trials) == 1 + 4
+  assert '4 trials x 1 executions (seeds)' in text
+  assert 'bracket 1: (3, 1), (1, 3); bracket 0: (2, 3)' in text
+  assert '## Final model' in text and 'retrained 1 epochs at batch 32, shuffled' in text
+  assert 'original, hidden_sizes=128x256,l2=1e-06,learning_rate=0.001: 98.29%' in text
+  assert (study_dir / 'figures' / 'confusion_matrix.png').stat().st_size > 10_000
+  assert len(list((study_dir / 'final').glob('*/result.json'))) == 1
+  again = _launch(args, tmp_path)
+  assert again.returncode == 0, again.stderr
+  assert again.stdout.count('complete on disk, skipped') == 3  # 2 rounds + final
