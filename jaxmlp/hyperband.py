@@ -13,7 +13,6 @@ import dataclasses
 import math
 from typing import Any, Callable
 
-import jax
 import numpy as np
 
 from jaxmlp import study as study_lib
@@ -131,8 +130,3 @@ def summary_rows(trials: list[Trial], objective: str) -> list[dict[str, Any]]:
         score=t.score, score_std=float(np.std(t.scores)),
         continued_from=t.parent.trial_id if t.parent else ''))
   return rows
-
-
-def stack(trees: list[Any]):
-  """Per-member pytrees -> one pytree with a member axis."""
-  return jax.tree.map(lambda *xs: np.stack(xs), *trees)

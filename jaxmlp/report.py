@@ -173,9 +173,10 @@ def _hyperband(trials, config, study_dir) -> list[str]:
   writer.writerows(rows)
   results.write_atomic(study_dir / 'trials.csv', buffer.getvalue())
   best = hyperband.best_trial(trials, config.objective)
+  ranked = hyperband.better_first(trials, config.objective)
   figure = figures.configurations(
-      [t.trial_id for t in trials], np.array([t.score for t in trials]),
-      np.array([np.std(t.scores) for t in trials]), f'best-epoch {config.objective}',
+      [t.trial_id for t in ranked], np.array([t.score for t in ranked]),
+      np.array([np.std(t.scores) for t in ranked]), f'best-epoch {config.objective}',
       f'{config.name}: every Hyperband trial by {config.objective}',
       study_dir / 'figures' / 'trials.png', highlight=best.trial_id)
   schedule = hyperband.schedule(config.hyperband_max_epochs, config.hyperband_factor)
@@ -249,16 +250,25 @@ def _final(final, config, split, study_dir) -> list[str]:
           ['Models saved in final/ (python -m jaxmlp.evaluate --run=...).', ''])
 
 
+def ranked_configurations(grouped, name: str) -> list[tuple[str, float, float]]:
+  """(label, mean, std) of each configuration's objective, best first, NaN last."""
+  scores = [(label, *results.objective(runs, name)) for label, runs in grouped.items()]
+  sign = 1 if name.endswith('loss') else -1
+  return sorted(scores, key=lambda s: (np.isnan(s[1]), sign * np.nan_to_num(s[1])))
+
+
+def best_label(grouped, objective_name: str) -> str:
+  return ranked_configurations(grouped, objective_name)[0][0]
+
+
 def _ranking(grouped, config, figure_dir) -> list[str]:
   name = config.objective
-  scores = {label: results.objective(runs, name) for label, runs in grouped.items()}
-  labels = list(scores)
-  means = np.array([scores[l][0] for l in labels])
-  stds = np.array([scores[l][1] for l in labels])
-  higher_better = not name.endswith('loss')
-  order = sorted(labels, key=lambda l: -scores[l][0] if higher_better else scores[l][0])
+  ranked = ranked_configurations(grouped, name)
+  order = [label for label, _, _ in ranked]
+  scores = {label: (mean, std) for label, mean, std in ranked}
   best = order[0]
-  figure = figures.configurations(labels, means, stds, f'best-epoch {name}',
+  figure = figures.configurations(order, np.array([m for _, m, _ in ranked]),
+                                  np.array([s for _, _, s in ranked]), f'best-epoch {name}',
                                   f'{config.name}: every configuration by {name}',
                                   figure_dir / 'configurations.png', highlight=best)
   lines = ['## Ranking by ' + name, '',
@@ -271,11 +281,6 @@ def _ranking(grouped, config, figure_dir) -> list[str]:
     lines.append(f'| {rank} | {label} | {scores[label][0]:.4f} ± {scores[label][1]:.4f} | '
                  f'{100 * test:.2f} |')
   return lines + ['']
-
-
-def best_label(grouped, objective_name: str) -> str:
-  sign = 1 if objective_name.endswith('loss') else -1
-  return min(grouped, key=lambda l: sign * results.objective(grouped[l], objective_name)[0])
 
 
 def _best_model(study_dir, grouped, config, split) -> list[str]:
