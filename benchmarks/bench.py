@@ -147,6 +147,41 @@ def axpy_timer(working_set_bytes: int, iters: int = 200, calls: int = 3):
   return timer, 12 * n
 
 
+def adam_update_timer(structure, updates: int) -> Callable[[], float]:
+  """Seconds of `updates` Keras-Adam updates alone, in one compiled loop.
+
+  The engine's optimizer (optim.make_optimizer, baseline hyperparameters as traced
+  arrays) applied to the baseline's weights with a fixed gradient: what the update
+  costs without the forward and backward passes. The gradient is read from
+  memory here, while in a batch-1 training step XLA recomputes it from the two
+  vectors of the outer product inside the update's kernels.
+  """
+  hparams = {k: jnp.asarray(v[0]) for k, v in baseline_hparams([1e-3]).items()}
+  tx = structure.optimizer_for(hparams)
+  params = train.init_state(0, hparams, structure).params
+  grads = jax.tree.map(lambda w: jnp.full_like(w, 1e-3), params)
+
+  @jax.jit
+  def loop(params, opt_state, grads, hparams):
+    tx = structure.optimizer_for(hparams)
+
+    def update(carry, _):
+      params, opt_state = carry
+      delta, opt_state = tx.update(grads, opt_state, params)
+      return (optax.apply_updates(params, delta), opt_state), None
+
+    return jax.lax.scan(update, (params, opt_state), None, length=updates)[0]
+
+  args = (params, tx.init(params), grads, hparams)
+
+  def timer() -> float:
+    start = time.perf_counter()
+    jax.block_until_ready(loop(*args))
+    return time.perf_counter() - start
+
+  return timer
+
+
 def dispatch_seconds(repeats: int = 200) -> float:
   """One call of a jitted no-op on a tiny array: the per-call cost a Python loop pays."""
   noop = jax.jit(lambda x: x + 1)
@@ -176,9 +211,8 @@ def engine_loop(structure, x_u8, y, learning_rates=(1e-3,)):
   and returns its seconds; weights() is member 0's weights now, on the host.
   """
   k = len(learning_rates)
-  mesh = engine.member_mesh()
-  size = engine.members_per_program(structure, k, k, 0)  # padded to the devices
-  block = size // mesh.size
+  mesh, block = engine.program_layout(engine.member_mesh(), k)  # as run_group lays out
+  size = block * mesh.size
   # The engine's own init and epoch programs are built the same way (engine.py).
   init = engine.sharded(functools.partial(train.init_state, structure=structure), (0, 0),
                         mesh, block)
@@ -408,6 +442,14 @@ def compare_loops(split, args, out: dict) -> None:
       floor_s = lambda: [moved / rate * updates for rate in rates()]
     floor_timer()  # compiles
     contenders = {'engine': engine_epoch, 'naive': naive_epoch, floor_name: floor_timer}
+    if name == 'batch1':
+      # Where a batch-1 update goes: the same training pass with SGD (forward,
+      # backward, one elementwise pass over the weights), and the Adam update alone.
+      contenders['engine_sgd'] = engine_loop(
+          dataclasses.replace(structure, optimizer='sgd'), x, y)[0]
+      contenders['adam_update'] = adam_update_timer(structure, updates)
+      for timer in (contenders['engine_sgd'], contenders['adam_update']):
+        timer()  # compiles
     times = None
     if fit_keras is not None:
       times = {contender: [] for contender in contenders}
@@ -440,7 +482,11 @@ def compare_loops(split, args, out: dict) -> None:
       row.update(flops_per_epoch=flops, matmul_flops=statistics.median(rates()))
     else:
       row.update(bytes_per_update=moved, working_set_bytes=moved // 2,
-                 bandwidth_bytes_per_s=statistics.median(rates()))
+                 bandwidth_bytes_per_s=statistics.median(rates()),
+                 engine_sgd_epoch_s=median('engine_sgd'),
+                 adam_update_epoch_s=median('adam_update'),
+                 adam_update_over_engine=paired_ratio(times['adam_update'],
+                                                      times['engine']))
     out['loops'][name] = row
     _write_json(args.json, out)
 
@@ -490,6 +536,11 @@ def _fmt_s(seconds) -> str:
   if seconds >= 1e-3:
     return f'{seconds * 1e3:.1f} ms'
   return f'{seconds * 1e6:.1f} µs'
+
+
+def _fmt_compile(seconds: float) -> str:
+  # A group whose programs have the shapes of an earlier group's reuses them.
+  return f'{seconds:.1f}' if seconds >= 0.05 else 'reused'
 
 
 def render(out: dict) -> str:
@@ -542,6 +593,18 @@ def render(out: dict) -> str:
                    f"GB/s (jitted axpy loop over a {r['working_set_bytes'] / 1e6:.2f} MB "
                    f"working set); a jitted no-op costs {_fmt_s(out['floors']['dispatch_s'])} "
                    'per call from Python.')
+      if r.get('adam_update_epoch_s') is not None:
+        per = r['updates_per_epoch']
+        notes.append(
+            f"where a batch-1 update goes: the same training pass with SGD instead of "
+            f"Adam takes {_fmt_s(r['engine_sgd_epoch_s'] / per)} per update (forward, "
+            f"backward, one elementwise pass over the weights); Keras' Adam update "
+            f"alone, over a fixed gradient, takes {_fmt_s(r['adam_update_epoch_s'] / per)}"
+            f" ({r['adam_update_over_engine']:.0%} of the engine's update). XLA:CPU "
+            'writes m, v and w in three separate elementwise passes per weight array '
+            '(it has no multi-output fusion), so the update moves 40 bytes per '
+            'parameter here, and 32 in the training step, where the gradient is '
+            'recomputed inside the m and v passes.')
     keras_notes = {r['keras_note'] for r in loops.values() if r['keras_epoch_s'] is not None}
     if keras_notes:
       notes.append(f"Keras: {', '.join(sorted(keras_notes))}; model.fit(shuffle=False), "
@@ -560,7 +623,7 @@ def render(out: dict) -> str:
     for p in sweep_256:
       lines.append(f"| K = {p['k']} | {p['epoch_s']:.3f} | {p['k'] * one['epoch_s']:.3f} | "
                    f"{p['speedup']:.2f}x | {p['epoch_s'] / p['k']:.3f} | "
-                   f"{p['compile_s']:.1f} |")
+                   f"{_fmt_compile(p['compile_s'])} |")
     lines.append('')
   if out['sweep_batch1']:
     one = next(p for p in out['sweep_batch1'] if p['k'] == 1)
@@ -578,8 +641,10 @@ def render(out: dict) -> str:
     lines += ['- K members differ in learning rate (log-spaced 1e-4..1e-2); at batch 256 '
               'they run as one engine.run_group call (epoch = training + validation + '
               'metrics to the host), at batch 1 as the training pass of the first table, '
-              'both split into programs of engine.members_per_program members (4 per CPU '
-              'device) run one after another, as run_group splits them. "K single runs" '
+              'both split as run_group splits them: programs of up to 4 members per CPU '
+              'device (engine.members_per_program) run one after another, each on as few '
+              'of the devices as give every device the same number of members '
+              '(engine.program_layout). "K single runs" '
               'is K x the 1-member time measured in the same repetitions (compilation '
               'paid once, as a loop in one process would).', '']
   if 'total_s' in out:
@@ -607,6 +672,9 @@ def parse_args(argv=None):
                       help='which sections to run (default: %(default)s)')
   parser.add_argument('--data_dir', default=None,
                       help='MNIST IDX folder (default: $MNIST_DIR or the cache)')
+  parser.add_argument('--cpu_devices', type=int, default=0,
+                      help='as jaxmlp.launch: JAX devices a CPU is split into (0: one per '
+                      'core); members shard over them')
   parser.add_argument('--matmul_precision', default='float32',
                       choices=['float32', 'tensorfloat32', 'bfloat16'],
                       help='as jaxmlp.launch; float32 reproduces Keras')
@@ -614,6 +682,8 @@ def parse_args(argv=None):
   for field, value in (QUICK if args.quick else FULL).items():
     if getattr(args, field) is None:
       setattr(args, field, value)
+  if args.cpu_devices < 0:
+    parser.error('--cpu_devices must be 0 (one per core) or more')
   if min(args.reps, args.batch1_rows, args.sweep1_rows) < 1:
     parser.error('--reps, --batch1_rows and --sweep1_rows must be at least 1')
   try:
@@ -629,6 +699,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
   args = parse_args(argv)
+  engine.use_cpu_cores(args.cpu_devices)
   jax.config.update('jax_default_matmul_precision', args.matmul_precision)
   begin = time.perf_counter()
   split = data_lib.split(data_lib.load('idx', args.data_dir))

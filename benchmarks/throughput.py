@@ -38,10 +38,9 @@ def matmul_rate(n: int = 2048, repeats: int = 20) -> float:
 def epoch_seconds(structure, members: int, split, epochs: int) -> tuple[float, float]:
   """Median seconds per epoch for `members` members: training alone, and the engine's
   whole epoch program (training + validation pass)."""
-  mesh = engine.member_mesh()
+  mesh, block = engine.program_layout(engine.member_mesh(), members)
   device_data = engine.put_data(split, mesh)
-  size = engine.members_per_program(structure, 0, members, 0)
-  block = size // mesh.size
+  size = block * mesh.size
   init, start, tracked_epoch, _ = engine._programs(structure, train.Tracking(), mesh, block)
   train_epoch = engine.sharded(
       functools.partial(train.train_epoch, structure=structure), (0, None, None, 0, None),
@@ -80,6 +79,7 @@ def main():
   parser.add_argument('--epochs', type=int, default=5)
   parser.add_argument('--json', default=None)
   args = parser.parse_args()
+  engine.use_cpu_cores()
 
   split = data.split(data.load())
   structure = train.Structure()  # the baseline: 784-128-256-10, Adam, batch 256

@@ -23,6 +23,7 @@ from ml_collections import config_flags
 
 from jaxmlp import cli
 from jaxmlp import data as data_lib
+from jaxmlp import engine
 from jaxmlp import hyperband
 from jaxmlp import report
 from jaxmlp import results
@@ -67,6 +68,10 @@ _DATA_CHECKSUMS = flags.DEFINE_bool(
 _MATMUL_PRECISION = flags.DEFINE_enum(
     'matmul_precision', 'float32', ['float32', 'tensorfloat32', 'bfloat16'],
     'Matmul precision; float32 reproduces Keras, the others are faster on GPU/TPU.')
+_CPU_DEVICES = flags.DEFINE_integer(
+    'cpu_devices', 0, 'On a CPU: how many JAX devices its cores are split into, members '
+    'sharded over them (0: one per core). Ignored by GPUs and TPUs, and when XLA_FLAGS '
+    'sets --xla_force_host_platform_device_count.', lower_bound=0)
 _DATA_LIMIT = flags.DEFINE_integer(
     'data_limit', 0, 'Use only the first N rows of the training, validation and test sets '
     '(0: all): quick smoke runs, not comparable with the original.', lower_bound=0)
@@ -189,6 +194,7 @@ def main(argv):
     ids = os.environ.get('JAXMLP_LOCAL_DEVICE_IDS')
     jax.distributed.initialize(
         local_device_ids=[int(i) for i in ids.split(',')] if ids else None)
+  engine.use_cpu_cores(_CPU_DEVICES.value)
   jax.config.update('jax_default_matmul_precision', _MATMUL_PRECISION.value)
   command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
   output_dir = Path(_OUTPUT_DIR.value)

@@ -14,6 +14,9 @@ from jaxmlp import data
 _BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / 'shared' / 'mnist'
 if not os.environ.get('MNIST_DIR') and _BESIDE_CHECKOUT.is_dir():
   os.environ['MNIST_DIR'] = str(_BESIDE_CHECKOUT)
+elif os.environ.get('MNIST_DIR'):
+  # Some tests run the command line from a temporary folder.
+  os.environ['MNIST_DIR'] = str(Path(os.environ['MNIST_DIR']).resolve())
 
 
 @pytest.fixture(scope='session')

@@ -63,7 +63,8 @@ def test_chunked_group_equals_one_program(device_data):
   seeds = [0, 1, 2, 3, 4]
   whole = _run(hp, seeds, device_data)
   chunked = _run(hp, seeds, device_data, max_members=2)
-  assert list(chunked.members_per_program) == [2, 2, 2, 2, 2]
+  # The last program's one member runs alone, not padded to 2.
+  assert list(chunked.members_per_program) == [2, 2, 2, 2, 1]
   for k in range(5):
     _assert_same(whole, k, chunked, k)
 
@@ -102,24 +103,58 @@ hp['learning_rate'] = np.linspace(1e-3, 6e-3, 6).astype(np.float32)
 s = train.Structure(hidden_sizes=(32,), batch_size=100, shuffle=True)
 mesh = engine.member_mesh()
 r = engine.run_group(s, hp, np.arange(6), engine.put_data(split, mesh), 2, mesh)
+layouts = {}
+for n in range(1, 10):
+  program_mesh, block = engine.program_layout(mesh, n)
+  layouts[n] = [program_mesh.size, block]
 print(json.dumps(dict(devices=len(jax.devices()), per_program=int(r.members_per_program[0]),
-                      val=r.history['val_loss'].tolist(), test=r.test_loss.tolist())))
+                      val=r.history['val_loss'].tolist(), test=r.test_loss.tolist(),
+                      layouts=layouts)))
 '''
 
 
-def _sharded(devices):
-  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
-  out = subprocess.run([sys.executable, '-c', SHARDED_RUN], env=env,
+def _python(script: str, xla_flags: str, *args: str) -> dict:
+  """The JSON last printed by `script`, run in a fresh process (its own JAX backends)."""
+  out = subprocess.run([sys.executable, '-c', script, *args],
+                       env={**os.environ, 'XLA_FLAGS': xla_flags},
                        capture_output=True, text=True, check=True, timeout=300)
   return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _sharded(devices):
+  return _python(SHARDED_RUN, f'--xla_force_host_platform_device_count={devices}')
+
+
+CPU_CORES = r'''
+import json, os, sys, jax
+from jaxmlp import engine
+asked = engine.use_cpu_cores(int(sys.argv[1]))
+print(json.dumps(dict(asked=asked, devices=len(jax.devices()),
+                      cores=len(os.sched_getaffinity(0)))))
+'''
+
+
+@pytest.mark.parametrize('xla_flags, asked, devices', [
+    ('', 0, 'cores'),      # the default: one device per core
+    ('', 3, 3),
+    ('--xla_force_host_platform_device_count=2', 3, 2),  # XLA_FLAGS wins
+])
+def test_cpu_cores_split_into_devices(xla_flags, asked, devices):
+  out = _python(CPU_CORES, xla_flags, str(asked))
+  assert out['devices'] == (out['cores'] if devices == 'cores' else devices)
 
 
 def test_members_shard_over_four_devices_with_the_same_numbers(mnist_split):
   one, four = _sharded(1), _sharded(4)
   assert (one['devices'], four['devices']) == (1, 4)
-  # One CPU device takes 4 members a program (then the other 2); 6 members over 4
-  # devices are padded to 8 slots, 2 per device.
-  assert (one['per_program'], four['per_program']) == (4, 8)
+  # One CPU device takes 4 members a program (then the other 2); 6 members on 4
+  # devices run on 3 of them, 2 each, rather than on 4 with 2 padding slots.
+  assert (one['per_program'], four['per_program']) == (4, 6)
+  # members: [devices, members per device]
+  assert four['layouts'] == {'1': [1, 1], '2': [2, 1], '3': [3, 1], '4': [4, 1],
+                             '5': [3, 2], '6': [3, 2], '7': [4, 2], '8': [4, 2],
+                             '9': [3, 3]}
+  assert all(layout == [1, n] for n, layout in zip(range(1, 10), one['layouts'].values()))
   np.testing.assert_allclose(one['val'], four['val'], rtol=2e-5)
   np.testing.assert_allclose(one['test'], four['test'], rtol=2e-5)
 
