@@ -18,8 +18,9 @@ ratios are medians of the per-repetition ratios.
 2. Engine vs the floor: at batch 256, 6 x parameters x rows FLOPs at the measured
    2048x2048 float32 matmul rate; at batch 1, the bytes an Adam update must move at
    the bandwidth measured for that working set.
-3. Sweep scaling: K members (learning rates) in one vmapped group, against K
-   single-member runs one after another, taken as K x the measured 1-member time
+3. Sweep scaling: K members (learning rates) in one vmapped group, sharded over the
+   CPU devices as jaxmlp.launch shards them (--cpu_devices: one per core by default),
+   against K single-member runs one after another, taken as K x the measured 1-member time
    (compilation counted once, as a loop in one process would). At batch 256
    through engine.run_group (the engine's whole epoch: training, validation,
    metrics to the host); at batch 1 as the training pass of section 1.

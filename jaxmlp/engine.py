@@ -1,8 +1,8 @@
 """Runs a group of members (one Structure) as one compiled, vmapped, sharded program.
 
-The member axis is sharded over every local device; a group too large for device
-memory runs in chunks. Members never interact, so a diverging member (NaN/inf)
-cannot disturb the others.
+The member axis is sharded over the devices (a CPU is split into one per core); a
+group too large for one program runs in chunks. Members never interact, so a diverging
+member (NaN/inf) cannot disturb the others.
 """
 
 import dataclasses
@@ -36,16 +36,21 @@ def use_cpu_cores(devices: int = 0) -> int:
   """Splits the host CPU into `devices` JAX devices (0: one per core this process may
   use), so that members shard over the cores; returns the count asked for.
 
-  Each CPU device runs its own members on one core, while one device spreads each
-  small matmul over all cores: on 2 cores, 2 devices trained 4 members 1.2x faster
-  per member than 1 device at batch 256 and 1.45x at batch 1 (benchmarks/RESULTS.md).
-  Must run before JAX starts its backends; a device count already given in
-  XLA_FLAGS (--xla_force_host_platform_device_count) wins. Accelerators are untouched.
+  Devices run their members' programs side by side, while a single device spreads each
+  of this model's small matmuls thinly over all cores: on 2 cores, 2 devices trained 4
+  members 1.2x faster than 1 device at batch 256, and 1.45x at batch 1
+  (benchmarks/RESULTS.md). Each device holds its own copy of the data (55 MB).
+  Takes effect only before JAX starts its backends (returns 0 otherwise); a device
+  count already given in XLA_FLAGS (--xla_force_host_platform_device_count) wins.
+  Accelerators are untouched.
   """
   if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
     return 0
   devices = devices or len(os.sched_getaffinity(0))
-  jax.config.update('jax_num_cpu_devices', devices)
+  try:
+    jax.config.update('jax_num_cpu_devices', devices)
+  except RuntimeError:
+    return 0  # JAX already runs (say, inside a notebook): its devices stay as they are
   return devices
 
 
@@ -64,9 +69,9 @@ def program_layout(mesh: Mesh, n_members: int) -> tuple[Mesh, int]:
   device, each host driving its own.
   """
   devices = mesh.devices.ravel()
-  block = -(-n_members // min(len(devices), n_members))
   if jax.process_count() > 1:
     return mesh, -(-n_members // len(devices))
+  block = -(-n_members // min(len(devices), n_members))
   return Mesh(devices[:-(-n_members // block)], (MEMBER_AXIS,)), block
 
 

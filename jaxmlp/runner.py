@@ -123,10 +123,14 @@ def train_members(members: list[study_lib.Member], data: _DeviceData, *, config,
       results.write_member(directory, record, take(result.initial_params),
                            take(result.final_params), take(result.best_params))
       out[index_of[id(member)]] = (record, take(result.best_params))
-    print(f'{name}: compiled in {result.compile_time_s[0]:.1f} s, trained '
-          f'{epochs} epochs in {result.fit_time_s.max():.1f} s; test accuracy '
-          f'{np.mean(result.test_accuracy) * 100:.2f}% (mean), best val acc {bar.best:.4f}',
-          flush=True)
+    # A group too large for one program ran as several, one after another.
+    chunks = {c: (compile_s, fit_s) for c, compile_s, fit_s in
+              zip(result.chunk_index, result.compile_time_s, result.fit_time_s)}
+    ran_as = f' as {len(chunks)} programs' if len(chunks) > 1 else ''
+    print(f'{name}: compiled in {sum(c for c, _ in chunks.values()):.1f} s, trained '
+          f'{epochs} epochs in {sum(f for _, f in chunks.values()):.1f} s{ran_as}; test '
+          f'accuracy {np.mean(result.test_accuracy) * 100:.2f}% (mean), best val acc '
+          f'{bar.best:.4f}', flush=True)
   return out
 
 

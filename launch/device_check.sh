@@ -16,7 +16,9 @@ Runs, with jaxmlp and its test extras already installed and MNIST in $MNIST_DIR
   2. the tests (python -m pytest -q -x): those that start jaxmlp processes in a
      pytest process of their own, the one that simulates 4 CPU devices on the CPU,
      the rest in one process; the launchers' and flag-parsing tests are left out;
-  3. benchmarks/bench.py (full, or --quick), JSON and table.
+  3. benchmarks/bench.py (full, or --quick), JSON and table;
+  4. on an accelerator, the finetune grid (36 configurations x 3 seeds x 50 epochs),
+     timed by its report.
 Every step has a time limit, 480 s in all. Logs, bench.json and summary.md go to
 $OUT if set, else to a new temporary folder. Exits 1 if a step failed or timed out.
 
@@ -26,8 +28,8 @@ $OUT if set, else to a new temporary folder. Exits 1 if a step failed or timed o
 
 Environment: PYTHON (default python), PYTEST_FLAGS (default -q -x --durations=10),
 BENCH_FLAGS (extra benchmark flags; default --ks=1,4,16,36,144 on an accelerator),
-and the steps' limits in seconds: TEST_LIMIT_S (140), PROCESS_TEST_LIMIT_S (130),
-CPU_TEST_LIMIT_S (40), BENCH_LIMIT_S (150).
+and the steps' limits in seconds: TEST_LIMIT_S (120), PROCESS_TEST_LIMIT_S (100),
+CPU_TEST_LIMIT_S (40), BENCH_LIMIT_S (120), STUDY_LIMIT_S (80).
 EOF
 }
 
@@ -124,11 +126,11 @@ IGNORE=(--ignore=tests/test_launchers.py)
 for path in ${SUBPROCESS_TESTS[@]+"${SUBPROCESS_TESTS[@]}"}; do
   IGNORE+=("--ignore=$path")
 done
-step "tests in one process" "${TEST_LIMIT_S:-140}" pytest.log \
+step "tests in one process" "${TEST_LIMIT_S:-120}" pytest.log \
   "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" "${IGNORE[@]}" \
   --deselect "$CPU_ONLY_TEST" tests
 if [[ ${#SUBPROCESS_TESTS[@]} -gt 0 ]]; then
-  step "tests that start jaxmlp processes" "${PROCESS_TEST_LIMIT_S:-130}" pytest_processes.log \
+  step "tests that start jaxmlp processes" "${PROCESS_TEST_LIMIT_S:-100}" pytest_processes.log \
     "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" -k "not bad_input" \
     "${SUBPROCESS_TESTS[@]}"
 fi
@@ -139,9 +141,17 @@ step "test on 4 simulated CPU devices" "${CPU_TEST_LIMIT_S:-40}" pytest_cpu.log 
 DEFAULT_BENCH_FLAGS="--ks=1,4,16,36,144"
 [[ "$PLATFORM" != "CpuDevice" ]] || DEFAULT_BENCH_FLAGS=""
 read -r -a BENCH_ARGS <<<"${BENCH_FLAGS-$DEFAULT_BENCH_FLAGS}"
-step "benchmark" "${BENCH_LIMIT_S:-150}" bench.log \
+step "benchmark" "${BENCH_LIMIT_S:-120}" bench.log \
   "$PYTHON" benchmarks/bench.py ${QUICK[@]+"${QUICK[@]}"} "--json=$OUT_DIR/bench.json" \
   ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}
+# The accelerator target: the 36-point finetune grid x 3 seeds x 50 epochs (without the
+# final retraining), which the report times as training + testing and compiling. On a
+# CPU it would take the better part of an hour.
+if [[ "$PLATFORM" != "CpuDevice" ]]; then
+  step "finetune grid, 36 x 3 seeds x 50 epochs" "${STUDY_LIMIT_S:-80}" finetune.log \
+    "$PYTHON" -m jaxmlp.launch --study=finetune --search=grid --config.final_epochs=0 \
+    --progress=false "--output_dir=$OUT_DIR/results"
+fi
 
 [[ "$DRY_RUN" == 1 ]] && exit 0
 
@@ -150,6 +160,11 @@ step "benchmark" "${BENCH_LIMIT_S:-150}" bench.log \
   echo "|---|---|---|---|---|"
   printf '%s\n' "${STEPS[@]}"
   echo
+  if [[ -f "$OUT_DIR/results/finetune/report.md" ]]; then
+    echo "finetune grid: $(grep -m1 -E 's of training and testing' \
+      "$OUT_DIR/results/finetune/report.md" | sed 's/^- //')"
+    echo
+  fi
   # The benchmark's own table; from the JSON when the run was cut short.
   "$PYTHON" - "$OUT_DIR/bench.json" <<'EOF' || echo "(no benchmark results)"
 import json, sys

@@ -34,6 +34,7 @@ def _launch(args, cwd, env=None):
     (['--study=finetune', '--config.objective=f1'], 'val_accuracy, val_loss, val_f1'),
     (['--study=finetune', '--config.hyperband_factor=1'], 'hyperband_factor must be'),
     (['--study=baseline', '--data_limit=-1'], '--data_limit'),
+    (['--study=baseline', '--cpu_devices=-1'], '--cpu_devices'),
     (['--study=finetune', '--final_batch_size=0'], '--final_batch_size=0 is impossible'),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):

@@ -130,10 +130,15 @@ def test_device_check_dry_run_runs_tests_then_benchmark_into_out(tmp_path):
   assert result.returncode == 0, result.stderr
   # Every step runs under a time limit.
   steps = [l for l in _lines(result) if l.startswith('timeout ')]
-  assert len(steps) == 5
+  assert len(steps) == 6
   assert all('-m pytest -q' in l for l in steps[1:4])
   assert '-m pytest -q -x' in steps[1] and 'tests' in shlex.split(steps[1])
   assert f'benchmarks/bench.py --json={tmp_path}/bench.json' in steps[4]
+  # No devices were listed (a dry run), so the accelerator's study step is shown too.
+  assert ('-m jaxmlp.launch --study=finetune --search=grid --config.final_epochs=0 '
+          f'--progress=false --output_dir={tmp_path}/results') in steps[5]
+  # The limits add up to 8 minutes.
+  assert sum(int(l.split()[2]) for l in steps) == 480
   assert not list(tmp_path.iterdir())  # a dry run writes nothing
 
 
