@@ -32,6 +32,14 @@ class DeviceData(NamedTuple):
   y_test: jax.Array
 
 
+def usable_cores() -> int:
+  """The cores this process may run on (its affinity mask, where the OS has one)."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except AttributeError:  # macOS and Windows have no affinity call
+    return os.cpu_count() or 1
+
+
 def use_cpu_cores(devices: int = 0) -> int:
   """Splits the host CPU into `devices` JAX devices (0: one per core this process may
   use), so that members shard over the cores; returns the count asked for.
@@ -46,7 +54,7 @@ def use_cpu_cores(devices: int = 0) -> int:
   """
   if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
     return 0
-  devices = devices or len(os.sched_getaffinity(0))
+  devices = devices or usable_cores()
   try:
     jax.config.update('jax_num_cpu_devices', devices)
   except RuntimeError:
