@@ -38,7 +38,8 @@ def matmul_rate(n: int = 2048, repeats: int = 20) -> float:
 def epoch_seconds(structure, members: int, split, epochs: int) -> tuple[float, float]:
   """Median seconds per epoch for `members` members: training alone, and the engine's
   whole epoch program (training + validation pass)."""
-  mesh, block = engine.program_layout(engine.member_mesh(), members)
+  mesh, block = engine.program_layout(
+      engine.member_mesh(), members, engine.members_per_program(structure, members, members, 0))
   device_data = engine.put_data(split, mesh)
   size = block * mesh.size
   init, start, tracked_epoch, _ = engine._programs(structure, train.Tracking(), mesh, block)

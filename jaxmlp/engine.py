@@ -10,6 +10,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -32,12 +33,23 @@ class DeviceData(NamedTuple):
   y_test: jax.Array
 
 
+CGROUP_CPU_MAX = Path('/sys/fs/cgroup/cpu.max')  # "QUOTA PERIOD", or "max PERIOD"
+
+
 def usable_cores() -> int:
-  """The cores this process may run on (its affinity mask, where the OS has one)."""
+  """The cores this process may use: its affinity mask (where the OS has one), and
+  at most a container's CPU quota (cgroup v2, e.g. docker --cpus=2)."""
   try:
-    return len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
   except AttributeError:  # macOS and Windows have no affinity call
-    return os.cpu_count() or 1
+    cores = os.cpu_count() or 1
+  try:
+    quota, period = CGROUP_CPU_MAX.read_text().split()
+    if quota != 'max':
+      cores = min(cores, max(1, int(quota) // int(period)))
+  except (OSError, ValueError):
+    pass  # no cgroup v2 quota
+  return cores
 
 
 def use_cpu_cores(devices: int = 0) -> int:
@@ -67,18 +79,19 @@ def member_mesh() -> Mesh:
   return Mesh(np.array(jax.devices()), (MEMBER_AXIS,))
 
 
-def program_layout(mesh: Mesh, n_members: int) -> tuple[Mesh, int]:
+def program_layout(mesh: Mesh, n_members: int, chunk: int) -> tuple[Mesh, int]:
   """The devices a program of `n_members` runs on, and the members each device takes.
 
-  Members are padded to an equal block per device. On one host a program takes as
-  few devices as give each device the same block (1 member on 4 devices: 1 device;
-  6 on 4: 3 devices of 2, not 4 devices of 2 with 2 padding slots), since padding
-  slots cost real time where devices share a CPU's cores. Several hosts keep every
-  device, each host driving its own.
+  Members are padded to an equal block per device. On a CPU (one host), a program
+  takes as few devices as give each device the same block (1 member on 4 devices: 1
+  device; 6 on 4: 3 devices of 2, not 4 devices of 2 with 2 padding slots), since
+  padding slots cost real time where devices share the cores. Accelerators and
+  several hosts keep every device, and every program of a group takes the block of
+  its full `chunk` (engine.members_per_program), so they share one compiled program.
   """
   devices = mesh.devices.ravel()
-  if jax.process_count() > 1:
-    return mesh, -(-n_members // len(devices))
+  if jax.process_count() > 1 or devices[0].platform != 'cpu':
+    return mesh, chunk // len(devices)
   block = -(-n_members // min(len(devices), n_members))
   return Mesh(devices[:-(-n_members // block)], (MEMBER_AXIS,)), block
 
@@ -253,7 +266,7 @@ def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
                                                   metrics), index * epochs)
     take = lambda tree: None if tree is None else jax.tree.map(lambda x: x[i:i + chunk], tree)
     parts.append(_run_chunk(structure, take(hparams), seeds[i:i + chunk], data, epochs, mesh,
-                            tracking, take(initial_params), first_epoch, report))
+                            chunk, tracking, take(initial_params), first_epoch, report))
     parts[-1].chunk_index[:] = index
   concat = lambda *chunks: np.concatenate(chunks)
   return GroupResult(**{f.name: jax.tree.map(concat, *(getattr(p, f.name) for p in parts))
@@ -265,10 +278,10 @@ def _pad(x: np.ndarray, size: int) -> np.ndarray:
   return np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
 
 
-def _run_chunk(structure, hparams, seeds, data, epochs, mesh, tracking,
+def _run_chunk(structure, hparams, seeds, data, epochs, mesh, chunk, tracking,
                initial_params, first_epoch, on_epoch):
   n = len(seeds)
-  mesh, block = program_layout(mesh, n)
+  mesh, block = program_layout(mesh, n, chunk)
   size = block * mesh.size
   data = _data_on(data, mesh)
   sharded_ = NamedSharding(mesh, P(MEMBER_AXIS))
