@@ -346,8 +346,7 @@ def run_group_timer(k: int, device_data, epochs: int = 2):
         STRUCTURE, baseline_hparams(_learning_rates(k)), np.zeros(k, np.int64), device_data,
         epochs, engine.member_mesh())
     last['result'] = result
-    per_program = dict(zip(result.chunk_index.tolist(), result.fit_time_s.tolist()))
-    return sum(per_program.values()) / epochs
+    return result.program_seconds()[1] / epochs
 
   return timer, last
 
@@ -508,8 +507,7 @@ def sweep(split, args, out: dict) -> None:
     timers[k]()
     result = lasts[k]['result']
     # A group of several programs compiles each shape it has not seen before.
-    per_program = dict(zip(result.chunk_index.tolist(), result.compile_time_s.tolist()))
-    out['sweep'].append(dict(k=k, compile_s=sum(per_program.values()),
+    out['sweep'].append(dict(k=k, compile_s=result.program_seconds()[0],
                              members_per_program=int(result.members_per_program[0])))
     _write_json(args.json, out)
   print(f'[bench] sweep, batch 256: {args.reps} interleaved repetitions', flush=True)

@@ -143,6 +143,14 @@ class GroupResult:
   members_per_program: np.ndarray     # (M,)
   chunk_index: np.ndarray             # (M,) which of the group's programs ran it
 
+  def program_seconds(self) -> tuple[float, float]:
+    """(compile, fit) seconds of the whole group, summed over the programs it ran as
+    (each member carries its own program's times)."""
+    programs = {c: (compile_s, fit_s) for c, compile_s, fit_s in
+                zip(self.chunk_index.tolist(), self.compile_time_s.tolist(),
+                    self.fit_time_s.tolist())}
+    return (sum(c for c, _ in programs.values()), sum(f for _, f in programs.values()))
+
 
 def _device_memory_bytes(device) -> int:
   stats = device.memory_stats() if hasattr(device, 'memory_stats') else None

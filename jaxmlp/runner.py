@@ -124,13 +124,12 @@ def train_members(members: list[study_lib.Member], data: _DeviceData, *, config,
                            take(result.final_params), take(result.best_params))
       out[index_of[id(member)]] = (record, take(result.best_params))
     # A group too large for one program ran as several, one after another.
-    chunks = {c: (compile_s, fit_s) for c, compile_s, fit_s in
-              zip(result.chunk_index, result.compile_time_s, result.fit_time_s)}
-    ran_as = f' as {len(chunks)} programs' if len(chunks) > 1 else ''
-    print(f'{name}: compiled in {sum(c for c, _ in chunks.values()):.1f} s, trained '
-          f'{epochs} epochs in {sum(f for _, f in chunks.values()):.1f} s{ran_as}; test '
-          f'accuracy {np.mean(result.test_accuracy) * 100:.2f}% (mean), best val acc '
-          f'{bar.best:.4f}', flush=True)
+    compile_s, fit_s = result.program_seconds()
+    programs = len(set(result.chunk_index.tolist()))
+    ran_as = f' as {programs} programs' if programs > 1 else ''
+    print(f'{name}: compiled in {compile_s:.1f} s, trained {epochs} epochs in {fit_s:.1f} s'
+          f'{ran_as}; test accuracy {np.mean(result.test_accuracy) * 100:.2f}% (mean), '
+          f'best val acc {bar.best:.4f}', flush=True)
   return out
 
 
