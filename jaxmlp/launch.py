@@ -25,6 +25,7 @@ from jaxmlp import cli
 from jaxmlp import data as data_lib
 from jaxmlp import engine
 from jaxmlp import hyperband
+from jaxmlp import interrupt
 from jaxmlp import report
 from jaxmlp import results
 from jaxmlp import runner
@@ -215,6 +216,7 @@ def main(argv):
     for (config, _), split in zip(studies, splits):
       _validate(config, len(split.x_train))
     for (config, source), split in zip(studies, splits):
+      interrupt.raise_if_requested()
       print(f'report: {_run(config, source, split, command=command, output_dir=output_dir)}',
             flush=True)
     if _STUDY.value == ALL:
@@ -229,7 +231,8 @@ def main(argv):
 
 
 def run():
-  app.run(main, flags_parser=parse_flags)
+  with interrupt.remembered():
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == '__main__':

@@ -14,6 +14,7 @@ import tqdm
 
 from jaxmlp import engine
 from jaxmlp import hyperband
+from jaxmlp import interrupt
 from jaxmlp import results
 from jaxmlp import study as study_lib
 from jaxmlp.errors import UserError
@@ -102,6 +103,11 @@ def train_members(members: list[study_lib.Member], data: _DeviceData, *, config,
         out[index_of[id(m)]] = (record, results.load_member(d)[3].get('best'))
       continue
     bar = _Progress(name, progress)
+
+    def on_epoch(done, total, metrics, bar=bar):
+      interrupt.raise_if_requested()
+      bar(done, total, metrics)
+
     hparams = {f: np.array([m.hparams[f] for m in group]) for f in study_lib.HPARAM_FIELDS}
     starts = None
     if initial_params is not None:
@@ -112,9 +118,10 @@ def train_members(members: list[study_lib.Member], data: _DeviceData, *, config,
                                 data.get(), epochs, data.mesh,
                                 max_members=config.max_members_per_program,
                                 tracking=tracking, initial_params=starts,
-                                first_epoch=first_epoch, on_epoch=bar)
+                                first_epoch=first_epoch, on_epoch=on_epoch)
     finally:
       bar.close()
+    interrupt.raise_if_requested()  # nothing of a program whose Ctrl-C was swallowed lands
     for k, (member, directory) in enumerate(zip(group, dirs)):
       record = results.member_record(member, result, k,
                                      study_lib.reference_for(config, member),

@@ -5,6 +5,7 @@ MNIST comes from $MNIST_DIR, else the verified copy beside the checkout
 """
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,18 @@ def small_split(mnist_split) -> data.Split:
   s = mnist_split
   return data.Split(s.x_train[:2000], s.y_train[:2000], s.x_val[:1000], s.y_val[:1000],
                     s.x_test[:1000], s.y_test[:1000])
+
+
+class _CtrlCWhileCollected:
+  """Python drops any exception raised in __del__, as in the gc callback jax runs."""
+
+  def __del__(self):
+    signal.raise_signal(signal.SIGINT)
+
+
+@pytest.fixture
+def swallowed_ctrl_c():
+  """Delivers a Ctrl-C whose KeyboardInterrupt Python swallows."""
+  def deliver():
+    _CtrlCWhileCollected()  # collected at once
+  return deliver

@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from jaxmlp import engine
+from jaxmlp import interrupt
+from jaxmlp import runner
+from jaxmlp import study
+
 TINY = ['--study=dropout', '--epochs=2', '--seeds=2', '--data_limit=2000',
         '--progress=false']
 FIRST = ('rmsprop__seed0', 'rmsprop__seed1')       # the first compiled program
@@ -86,3 +91,30 @@ def test_a_folder_of_another_run_is_refused(tmp_path, clean_run):
       f'error: {tmp_path}/dropout holds results of a different run (l1 differ): pass '
       'another --output_dir, or delete that folder to start over')
   assert _records(tmp_path) == clean_run  # nothing was mixed in
+
+
+def test_a_swallowed_ctrl_c_stops_the_program_before_anything_is_written(
+    tmp_path, small_split, monkeypatch, swallowed_ctrl_c):
+  # Where jax's gc callback swallowed a SIGINT, the study used to finish and exit 0.
+  config = study.make_config(name='tiny', epochs=3, learning_rate=(0.001, 0.01))
+  epochs_seen = []
+  real_run_group = engine.run_group
+
+  def run_group(*args, on_epoch, **kwargs):
+    def spy(done, total, metrics):
+      epochs_seen.append(done)
+      swallowed_ctrl_c()
+      on_epoch(done, total, metrics)
+    return real_run_group(*args, on_epoch=spy, **kwargs)
+
+  monkeypatch.setattr(engine, 'run_group', run_group)
+  with interrupt.remembered(), pytest.raises(KeyboardInterrupt):
+    runner.run_study(config, small_split, seeds=1, output_dir=tmp_path, progress=False)
+  assert epochs_seen == [1]  # of 3: it stopped at the first epoch's end
+  assert not list(tmp_path.rglob('result.json'))
+
+  monkeypatch.setattr(engine, 'run_group', real_run_group)
+  with interrupt.remembered():  # the rerun starts afresh and finishes
+    records = runner.run_study(config, small_split, seeds=1, output_dir=tmp_path,
+                               progress=False)
+  assert len(records) == 2 and len(list(tmp_path.rglob('result.json'))) == 2
