@@ -104,7 +104,7 @@ def train_members(members: list[study_lib.Member], data: _DeviceData, *, config,
       continue
     bar = _Progress(name, progress)
 
-    def on_epoch(done, total, metrics, bar=bar):
+    def on_epoch(done, total, metrics):
       interrupt.raise_if_requested()
       bar(done, total, metrics)
 
