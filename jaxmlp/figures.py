@@ -93,13 +93,12 @@ def configurations(labels: list[str], means: np.ndarray, stds: np.ndarray, metri
                    title: str, path: Path, highlight: str | None = None) -> Path:
   """Every configuration's objective, with the spread over seeds, top to bottom in the
   order given (the caller ranks them, best first, whichever way the metric points)."""
-  order = np.arange(len(labels))
   height = max(2.5, 0.28 * len(labels) + 1.2)
   fig, axis = plt.subplots(figsize=(8, height))
   y = np.arange(len(labels))
-  colours = ['#d62728' if labels[i] == highlight else '#4c72b0' for i in order]
-  axis.barh(y, means[order], xerr=stds[order], color=colours, capsize=2)
-  axis.set_yticks(y, [labels[i] for i in order], fontsize=8)
+  colours = ['#d62728' if label == highlight else '#4c72b0' for label in labels]
+  axis.barh(y, means, xerr=stds, color=colours, capsize=2)
+  axis.set_yticks(y, labels, fontsize=8)
   axis.invert_yaxis()
   finite = means[np.isfinite(means)]
   if finite.size:
