@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from jaxmlp import results
 from jaxmlp import study as study_lib
 
 
@@ -65,8 +66,7 @@ class Trial:
 
 def better_first(trials: list[Trial], objective: str) -> list[Trial]:
   """By score, best first; a NaN (diverged) score ranks last; ties keep their order."""
-  sign = 1 if objective.endswith('loss') else -1
-  return sorted(trials, key=lambda t: (math.isnan(t.score), sign * np.nan_to_num(t.score)))
+  return results.best_first(trials, lambda t: t.score, objective)
 
 
 def promote(trials: list[Trial], keep: int, objective: str) -> list[Trial]:

@@ -253,8 +253,7 @@ def _final(final, config, split, study_dir) -> list[str]:
 def ranked_configurations(grouped, name: str) -> list[tuple[str, float, float]]:
   """(label, mean, std) of each configuration's objective, best first, NaN last."""
   scores = [(label, *results.objective(runs, name)) for label, runs in grouped.items()]
-  sign = 1 if name.endswith('loss') else -1
-  return sorted(scores, key=lambda s: (np.isnan(s[1]), sign * np.nan_to_num(s[1])))
+  return results.best_first(scores, lambda s: s[1], name)
 
 
 def best_label(grouped, objective_name: str) -> str:

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,14 @@ def objective(runs, name: str) -> tuple[float, float]:
   pick = np.nanmin if name.endswith('loss') else np.nanmax
   values = [pick([np.nan if v is None else v for v in r['history'][name]]) for r in runs]
   return float(np.mean(values)), float(np.std(values))
+
+
+def best_first(items: list, score: Callable[[Any], float], name: str) -> list:
+  """`items` by their `score` of objective `name`, best first (lowest for a loss);
+  a NaN score (a diverged run) ranks last; ties keep their order."""
+  sign = 1 if name.endswith('loss') else -1
+  return sorted(items, key=lambda item: (math.isnan(score(item)),
+                                         sign * np.nan_to_num(score(item))))
 
 
 def _mean_std(values: list[float | None]) -> str:
