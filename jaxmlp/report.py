@@ -172,8 +172,8 @@ def _hyperband(trials, config, study_dir) -> list[str]:
   writer.writeheader()
   writer.writerows(rows)
   results.write_atomic(study_dir / 'trials.csv', buffer.getvalue())
-  best = hyperband.best_trial(trials, config.objective)
   ranked = hyperband.better_first(trials, config.objective)
+  best = ranked[0]
   figure = figures.configurations(
       [t.trial_id for t in ranked], np.array([t.score for t in ranked]),
       np.array([np.std(t.scores) for t in ranked]), f'best-epoch {config.objective}',
@@ -188,7 +188,7 @@ def _hyperband(trials, config, study_dir) -> list[str]:
            '. Trials of a round train together; configurations are drawn without '
            'replacement, so a grid smaller than the schedule ends the search early.', '',
            f'Best: **{best.configuration.label}** (trial {best.trial_id}, '
-           f'{config.objective} {best.score:.4f} ± {np.std(best.scores):.4f}).', '',
+           f'{config.objective} {_mean_std(best.scores)}).', '',
            f'![trials]({figure.relative_to(study_dir)})', '',
            '| trial | configuration | bracket | round | epochs | ' + config.objective +
            ' | continued from |', '|---|---|---|---|---|---|---|']
@@ -215,10 +215,14 @@ def _on_test_set(records, folder: Path, split, title: str, study_dir: Path):
   return [metrics.precision_recall_f1(cm) for cm in matrices], figure
 
 
+def _mean_std(values, digits: int = 4) -> str:
+  """Mean ± std over seeds, both to `digits` decimals."""
+  return f'{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}'
+
+
 def _per_digit(scores, figure: Path, study_dir: Path) -> list[str]:
   """The confusion matrix, then precision/recall/F1 per digit (mean ± std over seeds)."""
-  cell = lambda key, digit: (f'{np.mean([s[key][digit] for s in scores]):.4f} ± '
-                             f'{np.std([s[key][digit] for s in scores]):.4f}')
+  cell = lambda key, digit: _mean_std([s[key][digit] for s in scores])
   lines = [f'![confusion matrix]({figure.relative_to(study_dir)})', '',
            '| digit | precision | recall | F1 |', '|---|---|---|---|']
   lines += [f'| {d} | {cell("precision", d)} | {cell("recall", d)} | {cell("f1", d)} |'
@@ -227,10 +231,9 @@ def _per_digit(scores, figure: Path, study_dir: Path) -> list[str]:
 
 
 def _macro(scores) -> str:
-  mean_std = lambda key: (f'{np.mean([s[key] for s in scores]):.4f} ± '
-                          f'{np.std([s[key] for s in scores]):.4f}')
-  return (f'macro precision {mean_std("macro_precision")}, recall '
-          f'{mean_std("macro_recall")}, F1 {mean_std("macro_f1")}')
+  over_seeds = lambda key: _mean_std([s[key] for s in scores])
+  return (f'macro precision {over_seeds("macro_precision")}, recall '
+          f'{over_seeds("macro_recall")}, F1 {over_seeds("macro_f1")}')
 
 
 def _final(final, config, split, study_dir) -> list[str]:
@@ -242,7 +245,7 @@ def _final(final, config, split, study_dir) -> list[str]:
   lines = ['## Final model', '',
            f'**{final[0]["label"]}** retrained {config.final_epochs} epochs at batch '
            f'{cfg["batch_size"]}{", shuffled" if cfg["shuffle"] else ""}, {len(final)} '
-           f'seeds: test accuracy {np.mean(accuracy):.2f} ± {np.std(accuracy):.2f}%' +
+           f'seeds: test accuracy {_mean_std(accuracy, 2)}%' +
            (f' (original, {ref.configuration}: {100 * ref.test_accuracy:.2f}%, F1 '
             f'{ref.test_f1:.4f})' if 'test_accuracy' in ref else '') +
            f'; {_macro(scores)}.', '']
@@ -289,8 +292,8 @@ def _best_model(study_dir, grouped, config, split) -> list[str]:
                                 f'{config.name}: best model on the test set', study_dir)
   accuracy = [100 * s['accuracy'] for s in scores]
   return (['## Best model on the test set', '',
-           f'**{label}**, {len(scores)} seeds: accuracy {np.mean(accuracy):.2f} ± '
-           f'{np.std(accuracy):.2f}%, {_macro(scores)}.', ''] +
+           f'**{label}**, {len(scores)} seeds: accuracy {_mean_std(accuracy, 2)}%, '
+           f'{_macro(scores)}.', ''] +
           _per_digit(scores, figure, study_dir))
 
 
