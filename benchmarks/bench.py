@@ -40,8 +40,8 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +51,7 @@ import optax
 from jaxmlp import data as data_lib
 from jaxmlp import engine
 from jaxmlp import optim
+from jaxmlp import results
 from jaxmlp import study
 from jaxmlp import train
 
@@ -190,15 +191,6 @@ def dispatch_seconds(repeats: int = 200) -> float:
   return _median_time(lambda: noop(x).block_until_ready(), repeats)
 
 
-def _pad(x_M: np.ndarray, size: int) -> np.ndarray:
-  """Fills unused member slots (members are padded to a multiple of the devices)."""
-  return np.concatenate([x_M, np.repeat(x_M[:1], size - len(x_M), axis=0)])
-
-
-def _host(tree):
-  return jax.tree.map(np.asarray, jax.device_get(tree))
-
-
 def _learning_rates(k: int) -> np.ndarray:
   return np.geomspace(1e-4, 1e-2, k) if k > 1 else np.array([1e-3])
 
@@ -225,7 +217,7 @@ def engine_loop(structure, x_u8, y, learning_rates=(1e-3,)):
   member_sharding = jax.sharding.NamedSharding(
       mesh, jax.sharding.PartitionSpec(engine.MEMBER_AXIS))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  put = lambda a: jax.device_put(_pad(np.asarray(a), size), member_sharding)
+  put = lambda a: jax.device_put(engine.pad_members(np.asarray(a), size), member_sharding)
   hp_M = {name: put(v) for name, v in baseline_hparams(learning_rates).items()}
   x_ND = jax.device_put(x_u8, replicated)
   y_N = jax.device_put(y, replicated)
@@ -238,7 +230,7 @@ def engine_loop(structure, x_u8, y, learning_rates=(1e-3,)):
     run['epoch'] += 1
     return time.perf_counter() - start
 
-  return epoch, lambda: jax.tree.map(lambda a: a[0], _host(run['state'].params))
+  return epoch, lambda: jax.tree.map(lambda a: a[0], engine.to_host(run['state'].params))
 
 
 def naive_loop(structure, x_u8, y, params):
@@ -277,7 +269,7 @@ def naive_loop(structure, x_u8, y, params):
     run.update(params=params, opt_state=opt_state)
     return time.perf_counter() - start
 
-  return epoch, lambda: _host(run['params'])
+  return epoch, lambda: engine.to_host(run['params'])
 
 
 def keras_fit(x_u8, y, batch: int):
@@ -397,11 +389,7 @@ def _version(module: str) -> str:
 
 def _write_json(path: str, payload: dict) -> None:
   """Written after every section and renamed into place: a killed run keeps what it had."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  with tempfile.NamedTemporaryFile('w', dir=folder, suffix='.tmp', delete=False) as f:
-    json.dump(payload, f, indent=1)
-  os.replace(f.name, path)
+  results.write_atomic(Path(path), json.dumps(payload, indent=1))
 
 
 def _max_abs_diff(a, b) -> float:

@@ -47,7 +47,7 @@ def epoch_seconds(structure, members: int, split, epochs: int) -> tuple[float, f
       functools.partial(train.train_epoch, structure=structure), (0, None, None, 0, None),
       mesh, block, donate_argnums=0)
   sharded = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(engine.MEMBER_AXIS))
-  put = lambda x: jax.device_put(engine._pad(np.asarray(x), size), sharded)
+  put = lambda x: jax.device_put(engine.pad_members(np.asarray(x), size), sharded)
   hp = {k: put(np.full(members, v, np.float32)) for k, v in study.baseline().items()
         if k in study.HPARAM_FIELDS}
   state = init(put(np.arange(members, dtype=np.uint32)), hp)

@@ -281,7 +281,7 @@ def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
                         for f in dataclasses.fields(GroupResult)})
 
 
-def _pad(x: np.ndarray, size: int) -> np.ndarray:
+def pad_members(x: np.ndarray, size: int) -> np.ndarray:
   """Fills the program's unused member slots with copies of the first member."""
   return np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])
 
@@ -293,7 +293,7 @@ def _run_chunk(structure, hparams, seeds, data, epochs, mesh, chunk, tracking,
   size = block * mesh.size
   data = _data_on(data, mesh)
   sharded_ = NamedSharding(mesh, P(MEMBER_AXIS))
-  put = lambda x: to_devices(_pad(np.asarray(x), size), sharded_)
+  put = lambda x: to_devices(pad_members(np.asarray(x), size), sharded_)
   hparams_M = {k: put(np.asarray(v, np.float32)) for k, v in hparams.items()}
   seeds_M = put(np.asarray(seeds, np.uint32))
   init, start_program, epoch_program, test = _programs(structure, tracking, mesh, block)
