@@ -187,8 +187,7 @@ SGD = train.Structure(hidden_sizes=(32, 16), batch_size=128, optimizer='sgd')
 
 
 def _sgd_hparams(learning_rates):
-  hp = _hparams(learning_rates, l2=0.0)
-  return hp
+  return _hparams(learning_rates, l2=0.0)
 
 
 def test_continuing_from_saved_weights_equals_training_straight_through(device_data):
