@@ -2,6 +2,9 @@
 
   python -m jaxmlp.evaluate --run=results/init/members/init__seed0
   python -m jaxmlp.evaluate --run=DIR --images=t10k-images-idx3-ubyte.gz --limit=20
+
+The test set is the one the run used: its data source, checksum setting, validation
+split and row limit, as its run.json records them.
 """
 
 import json
@@ -9,10 +12,10 @@ from pathlib import Path
 
 from absl import app
 from absl import flags
-import jax
 
 from jaxmlp import cli
 from jaxmlp import data as data_lib
+from jaxmlp import pipeline
 from jaxmlp import results
 from jaxmlp import train
 from jaxmlp.errors import UserError
@@ -23,9 +26,6 @@ _IMAGES = flags.DEFINE_string('images', None, 'An IDX images file (gzipped or no
                               'predict; without it, the test set is evaluated.')
 _LIMIT = flags.DEFINE_integer('limit', 0, 'Predict only the first N images (0: all).')
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'MNIST folder, as for jaxmlp.launch.')
-_DATA_SOURCE = flags.DEFINE_enum('data_source', 'idx', list(data_lib.SOURCES),
-                                 'Where MNIST comes from, when the run folder does not '
-                                 'record it (its run.json does).')
 
 
 def main(argv):
@@ -34,8 +34,9 @@ def main(argv):
   try:
     if not _RUN.value:
       raise UserError('pass --run=OUTPUT_DIR/STUDY/members/NAME')
-    record, structure, hparams, params = results.load_member(Path(_RUN.value))
+    member_dir = Path(_RUN.value)
     if _IMAGES.value:
+      _, structure, _, params = results.load_member(member_dir)
       images = data_lib.read_idx(_IMAGES.value)
       if images.ndim != 3:
         raise UserError(f'{_IMAGES.value} holds no images (an idx3 file is needed)')
@@ -43,23 +44,9 @@ def main(argv):
       for i, label in enumerate(train.predict(params['final'], images, structure)):
         print(f'{i}\t{label}')
       return
-    # The run's own data (source, --data_limit), as recorded beside its members.
-    run_file = Path(_RUN.value).resolve().parents[1] / 'run.json'
-    data = json.loads(run_file.read_text()).get('data', {}) if run_file.is_file() else {}
-    source = data.get('source', _DATA_SOURCE.value)
-    split = data_lib.head(
-        data_lib.split(data_lib.load(source, _DATA_DIR.value),
-                       record['config']['validation_split']), data.get('limit', 0))
+    print(json.dumps(pipeline.evaluate_member(member_dir, _DATA_DIR.value)))
   except UserError as e:
     cli.fail(str(e))
-  loss, accuracy, _ = jax.jit(train.evaluate, static_argnames='structure')(
-      params['final'], split.x_test, split.y_test, hparams, structure=structure)
-  loss, accuracy = float(loss), float(accuracy)
-  same = loss == record['test_loss'] and accuracy == record['test_accuracy']
-  print(json.dumps(dict(run=_RUN.value, test_loss=loss, test_accuracy=accuracy,
-                        recorded_test_loss=record['test_loss'],
-                        recorded_test_accuracy=record['test_accuracy'],
-                        identical=same)))
 
 
 if __name__ == '__main__':

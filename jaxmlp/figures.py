@@ -1,6 +1,7 @@
 """The study's figures as PNG files (headless): learning curves, weight violins,
 the configurations' results, and a normalized confusion matrix."""
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,27 @@ import matplotlib.ticker  # pylint: disable=g-import-not-at-top
 import numpy as np
 import seaborn as sns
 
-LAYERS = (('hidden_0', 'hidden layer 1'), ('hidden_1', 'hidden layer 2'),
-          ('output', 'output layer'))
 TRAIN, VALIDATION = '#1f77b4', '#ff7f0e'
 VIOLIN_SAMPLES = 20_000
 
 
-def _series(runs: list[dict[str, Any]], name: str) -> np.ndarray:
-  """(seeds, epochs), with diverged (null) values as NaN."""
-  return np.array([[np.nan if v is None else v for v in r['history'][name]] for r in runs],
-                  dtype=float)
+def series(runs: list[dict[str, Any]], name: str) -> np.ndarray:
+  """(seeds, epochs of the longest seed), with diverged (null) values and the epochs
+  after a seed stopped early as NaN."""
+  longest = max(len(r['history'][name]) for r in runs)
+  out = np.full((len(runs), longest), np.nan)
+  for row, r in zip(out, runs):
+    values = [np.nan if v is None else v for v in r['history'][name]]
+    row[:len(values)] = values
+  return out
+
+
+def layers(params: dict) -> list[tuple[str, str]]:
+  """(parameter name, title) of every layer, input to output."""
+  hidden = sorted((k for k in params if k.startswith('hidden_')),
+                  key=lambda k: int(k.split('_')[1]))
+  return [(k, f'hidden layer {int(k.split("_")[1]) + 1}') for k in hidden] + [
+      ('output', 'output layer')]
 
 
 def _save(fig, path: Path) -> Path:
@@ -39,18 +51,27 @@ def _spans_decades(values: np.ndarray) -> bool:
 def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
   """Accuracy (train vs validation) above, loss below; mean over seeds, min-max band."""
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
-  epochs = np.arange(1, len(runs[0]['history']['train_loss']) + 1)
+  lengths = [len(r['history']['train_loss']) for r in runs]
+  epochs = np.arange(1, max(lengths) + 1)
   for axis, metric, label in ((top, 'accuracy', 'accuracy'), (bottom, 'loss', 'loss')):
     everything = []
     for split, colour, name in (('train', TRAIN, 'train'), ('val', VALIDATION, 'validation')):
-      values = _series(runs, f'{split}_{metric}')
+      values = series(runs, f'{split}_{metric}')
       everything.append(values)
-      with np.errstate(all='ignore'):
+      with np.errstate(all='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # epochs where every seed is NaN
         mean = np.nanmean(values, axis=0)
         low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
       axis.plot(epochs, mean, color=colour, label=name, lw=1.6)
       if len(runs) > 1:
         axis.fill_between(epochs, low, high, color=colour, alpha=0.2, lw=0)
+    # A seed that stopped early (EarlyStopping) ends where it stopped; the mean and
+    # band go on over the seeds still training.
+    for r, length in zip(runs, lengths):
+      if length < max(lengths):
+        axis.axvline(length, color='grey', ls=':', lw=1)
+        axis.annotate(f'seed {r["seed"]} stopped', (length, 1), xycoords=('data', 'axes fraction'),
+                      rotation=90, va='top', ha='right', fontsize=7, color='grey')
     axis.set_ylabel(label)
     axis.grid(alpha=0.3)
     if metric == 'loss' and _spans_decades(np.concatenate(everything, axis=None)):
@@ -60,6 +81,8 @@ def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
   bottom.set_xlabel('epoch')
   bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
   seeds = f'mean of {len(runs)} seeds, band = min-max' if len(runs) > 1 else '1 seed'
+  if len(set(lengths)) > 1:
+    seeds += '; dotted: a seed stopped early'
   top.set_title(f'{title}\n({seeds})', fontsize=11)
   return _save(fig, path)
 
@@ -67,8 +90,9 @@ def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
 def weight_violins(initial: dict, final: dict, title: str, path: Path) -> Path:
   """Kernel values of each layer before and after training (one seed)."""
   rng = np.random.default_rng(0)
-  fig, axes = plt.subplots(1, 3, figsize=(11, 4))
-  for axis, (layer, name) in zip(axes, LAYERS):
+  named = layers(initial)
+  fig, axes = plt.subplots(1, len(named), figsize=(3.7 * len(named), 4), squeeze=False)
+  for axis, (layer, name) in zip(axes[0], named):
     samples = []
     for params in (initial, final):
       w = np.asarray(params[layer]['kernel'], float).ravel()
@@ -76,6 +100,11 @@ def weight_violins(initial: dict, final: dict, title: str, path: Path) -> Path:
       if w.size > VIOLIN_SAMPLES:
         w = rng.choice(w, VIOLIN_SAMPLES, replace=False)
       samples.append(w)
+    if not all(w.size for w in samples):
+      axis.text(0.5, 0.5, 'no finite weights\n(diverged)', ha='center', va='center',
+                transform=axis.transAxes)
+      axis.set_title(name)
+      continue
     sns.violinplot(x=np.repeat(['before', 'after'], [len(w) for w in samples]),
                    y=np.concatenate(samples), hue=np.repeat(['before', 'after'],
                                                             [len(w) for w in samples]),

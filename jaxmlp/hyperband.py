@@ -1,22 +1,72 @@
-"""Hyperband with keras_tuner's schedule, each round's trials trained together.
+"""keras_tuner 1.4.8's HyperbandOracle, ported to pure Python, with batched ask/tell.
 
-keras_tuner's HyperbandOracle: brackets from the most aggressive (many trials, few
-epochs) to plain random search; in round r of bracket b, `size(b, r)` trials train up
-to `epochs(b, r)` epochs; a round keeps the previous round's top trials by score and
-continues them from their best epoch's weights (with a fresh optimizer, as
-keras_tuner reloads weights only). The difference: keras_tuner trains one trial after
-another, here every trial of a round trains at once (one program per shape group).
-A trial's score is its best epoch's objective, averaged over its executions (seeds).
+`Oracle` creates exactly the trials that keras_tuner's `HyperbandOracle` creates when a
+sequential tuner drives it (create_trial, report the score, end_trial as COMPLETED,
+then the next create_trial), for a search space of `hp.Choice`s given in the same
+order, the same seed and the same scores: the same trial ids, hyperparameter values,
+brackets, rounds, `tuner/epochs`, `tuner/initial_epoch`, promotions (`tuner/trial_id`)
+and the same point where it returns STOPPED. Ported from keras_tuner/src/tuners/
+hyperband.py (populate_space and its helpers) and engine/oracle.py (`create_trial`,
+`_random_values`, `_record_values`, `end_trial`, `_check_consecutive_failures`,
+`get_best_trials`), engine/hyperparameters (`Choice`, `random_sample`,
+`hp_utils.prob_to_index`):
+
+* Sampling. A new configuration draws one value per hyperparameter, in the space's
+  order, each from `random.Random(seed_state).random()` (then `seed_state += 1`),
+  mapped to `values[floor(p * n)]`. A draw whose values were already tried (hashed
+  when their trial was created) is a collision; after 21 collisions in a row
+  (`_max_collisions = 20`) the oracle cannot create a random trial and, run
+  sequentially, returns STOPPED: the search ends (a bracket whose first round is
+  short is never promoted). Choice values are standardized as keras_tuner does:
+  one type per hyperparameter; str stays str, int and bool become int (keras_tuner
+  tests `isinstance(v, int)`, so True/False become 1/0); float stays float.
+* Seed. keras_tuner uses `seed or random.randint(1, 10000)`, so a seed of 0 or None
+  there is a random seed. Here the seed must be given explicitly and be >= 1.
+* Trial ids. keras_tuner numbers trials `f"{{:0{len(str(max_trials))}d}}"`;
+  HyperbandOracle has max_trials None, and len('None') == 4, so ids are '0000',
+  '0001', ... (five digits from the 10000th trial on).
+* Promotion. Round r of a bracket takes, one trial at a time, the best COMPLETED
+  trial of round r-1 not yet promoted (Python's stable `sorted` on the score, reversed
+  for 'max', so ties go to the earlier-created trial), for as long as more such
+  trials remain than round r-1's nominal size minus round r's.
+* NaN. keras_tuner never ranks a NaN score: `end_trial` turns a COMPLETED trial whose
+  score is NaN into INVALID and, with max_retries_per_trial 0, into FAILED. A FAILED
+  trial is never a promotion candidate (only COMPLETED ones are), and as promotion
+  goes on only while more than (size of round r-1 - size of round r) candidates
+  remain, each FAILED trial of round r-1 costs round r one promotion. The bracket
+  then never completes (it stays in the state, inert) and the search moves on to the
+  next bracket. `report` mirrors this (status FAILED, never ranked).
+  keras_tuner also raises RuntimeError('Number of consecutive failures exceeded the
+  limit of 3.') from `end_trial` once `max_consecutive_failed_trials` trials in a
+  row (in end order, which for a sequential tuner is creation order) failed; here
+  `next_trials` raises it once such a run is known (see `Oracle`). `inf` is a normal
+  (COMPLETED) score.
+* Not ported: conditional hyperparameters, other hyperparameter types, retries of
+  crashed trials (max_retries_per_trial 0), hyperband_iterations 0 (= unlimited).
+
+Batching: a sequential tuner creates trial k+1 only after trial k finished, but only
+a promotion reads earlier trials' results. `Oracle.next_trials` runs the ported
+`populate_space` for trial after trial, with the trials handed out but not yet
+reported as pending, and stops before the first trial whose creation depends on a
+pending trial's status or score: a promotion check of round r whose round-(r-1)
+candidates include a pending trial (unless, even with every pending candidate
+COMPLETED, there would be too few candidates to promote: then the sequential oracle
+passes that round over whatever their results). No other branch reads a trial's
+result (the IDLE branches and `ongoing_trials` of a parallel keras_tuner never occur
+in a sequential run, and none are taken here: a batch moves on to another bracket
+only where the sequential oracle would, whatever the pending results), so every
+batch is exactly the next stretch of the sequential run. The first round of a
+bracket comes out in one batch, a round of promotions in one batch, and a bracket's
+last round in one batch with the next bracket's first round (the sequential oracle
+does not read the last round's results before it starts the next bracket).
 """
 
+import copy
 import dataclasses
+import hashlib
 import math
-from typing import Any, Callable
-
-import numpy as np
-
-from jaxmlp import results
-from jaxmlp import study as study_lib
+import random
+from typing import Any, Mapping, Sequence
 
 
 def num_brackets(max_epochs: int, factor: int) -> int:
@@ -45,88 +95,385 @@ def schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int]]]:
           for b in reversed(range(num_brackets(max_epochs, factor)))]
 
 
-@dataclasses.dataclass
+RUNNING, COMPLETED, FAILED = 'RUNNING', 'COMPLETED', 'FAILED'
+_BLOCKED, _STOPPED = object(), object()
+_MAX_COLLISIONS = 20   # keras_tuner's Oracle._max_collisions
+_STATE_FORMAT = 'jaxmlp.hyperband.Oracle/1'
+
+
+@dataclasses.dataclass(frozen=True)
 class Trial:
-  """One configuration trained in one round of a bracket (keras_tuner's Trial)."""
-  trial_id: str
-  configuration: study_lib.Member   # seed 0's member; executions use seeds 0..S-1
-  bracket: int
-  round: int
-  initial_epoch: int
-  epochs: int
-  parent: 'Trial | None' = None
-  scores: list[float] = dataclasses.field(default_factory=list)   # per seed
-  records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-  best_params: list[Any] = dataclasses.field(default_factory=list)  # per seed
+  """One trial as keras_tuner's HyperbandOracle creates it."""
+  trial_id: str            # '0000', '0001', ... in creation order
+  values: dict[str, Any]   # hyperparameter name -> value (no tuner/* keys)
+  bracket: int             # tuner/bracket
+  round: int               # tuner/round
+  initial_epoch: int       # tuner/initial_epoch
+  epochs: int              # tuner/epochs (cumulative, from the lineage's start)
+  parent_id: str | None    # tuner/trial_id: the trial it continues from, or None
+  iteration: int = 0       # the Hyperband iteration (not a keras_tuner value)
 
   @property
-  def score(self) -> float:
-    return float(np.mean(self.scores)) if self.scores else math.nan
+  def keras_tuner_values(self) -> dict[str, Any]:
+    """`trial.hyperparameters.values` in keras_tuner, tuner/* keys included."""
+    values = dict(self.values)
+    if self.parent_id is not None:
+      values['tuner/trial_id'] = self.parent_id
+    values.update({'tuner/epochs': self.epochs, 'tuner/initial_epoch': self.initial_epoch,
+                   'tuner/bracket': self.bracket, 'tuner/round': self.round})
+    return values
 
 
-def better_first(trials: list[Trial], objective: str) -> list[Trial]:
-  """By score, best first; a NaN (diverged) score ranks last; ties keep their order."""
-  return results.best_first(trials, lambda t: t.score, objective)
+def _choice_values(name: str, values: Sequence[Any]) -> list[Any]:
+  """keras_tuner's Choice checks and standardization of its values."""
+  values = list(values)
+  if not values:
+    raise ValueError(f'{name}: `values` must be provided for `Choice`.')
+  types = {type(v) for v in values}
+  if len(types) > 1:
+    raise TypeError(f'{name}: a Choice can contain only one type of value, found '
+                    f'{values} with types {types}.')
+  if isinstance(values[0], str):
+    return [str(v) for v in values]
+  if isinstance(values[0], int):   # six.integer_types, bool included
+    return [int(v) for v in values]
+  if not isinstance(values[0], (bool, float)):
+    raise TypeError(f'{name}: a Choice can contain only int, float, str or bool, '
+                    f'found {values} with type {type(values[0])}.')
+  return values
 
 
-def promote(trials: list[Trial], keep: int, objective: str) -> list[Trial]:
-  return better_first(trials, objective)[:keep]
+def _random_sample(values: list[Any], seed: int) -> Any:
+  """HyperParameter.random_sample(seed) then Choice.prob_to_value."""
+  prob = float(random.Random(seed).random())
+  index = int(math.floor(prob / (1 / len(values))))   # hp_utils.prob_to_index
+  if index == len(values):
+    index -= 1
+  return values[index]
 
 
-def search(configurations: list[study_lib.Member], *, max_epochs: int, factor: int,
-           iterations: int, seed: int, objective: str,
-           train_round: Callable[[list[Trial]], None]) -> list[Trial]:
-  """Runs Hyperband over `configurations`; `train_round` trains a round's trials
-  together and fills in their scores, records and best weights.
+def _values_hash(values: Mapping[str, Any]) -> str:
+  """HyperbandOracle._compute_values_hash (tuner/trial_id stays in)."""
+  values = dict(values)
+  for key in ('tuner/epochs', 'tuner/initial_epoch', 'tuner/bracket', 'tuner/round'):
+    values.pop(key, None)
+  s = ''.join(f'{str(k)}={str(values[k])}' for k in sorted(values))
+  return hashlib.sha256(s.encode('utf-8')).hexdigest()[:32]
 
-  Configurations are sampled without replacement (seeded): once every one has been
-  tried, no new trials start and the search ends, as keras_tuner stops when it can
-  no longer draw untried values; a bracket that could only be partly filled still
-  runs its rounds with what it has.
+
+def _encode_score(score: float | None) -> float | str | None:
+  if score is None or math.isfinite(score):
+    return score
+  return repr(score)   # 'inf', '-inf', 'nan': strict JSON has no such numbers
+
+
+def _decode_score(score: float | str | None) -> float | None:
+  return float(score) if isinstance(score, str) else score
+
+
+class Oracle:
+  """keras_tuner's HyperbandOracle with ask (`next_trials`) and tell (`report`).
+
+  Args:
+    space: hyperparameter name -> its Choice values, in the order the hypermodel
+      declares them (the order matters: it is the sampling order).
+    max_epochs, factor, iterations: HyperbandOracle's max_epochs, factor and
+      hyperband_iterations (here at least 1).
+    seed: an int >= 1 (keras_tuner would draw a random seed for 0 or None).
+    objective_direction: 'max' or 'min'.
+    max_consecutive_failed_trials: keras_tuner's (default 3); None never stops.
+
+  Use: `while batch := oracle.next_trials(): train each, oracle.report(id, score)`.
+  `next_trials` returns [] when nothing can be handed out before more reports come
+  in; with nothing pending, [] means the sequential oracle returned STOPPED
+  (`stopped` and `done` are then True).
+
+  When max_consecutive_failed_trials trials in a row of creation order (with none
+  pending among them) are FAILED (NaN score), keras_tuner's sequential search would
+  have raised at the last of them and created no further trial; `next_trials` then
+  raises the same RuntimeError. Trials already handed out after that point (in the
+  same batch) are ones keras_tuner would not have created.
   """
-  rng = np.random.default_rng(seed)
-  untried = list(rng.permutation(len(configurations)))
-  trials: list[Trial] = []
-  for iteration in range(iterations):
-    for bracket in reversed(range(num_brackets(max_epochs, factor))):
-      if not untried:
-        return trials
-      take = size(max_epochs, factor, bracket, 0)
-      drawn, untried = untried[:take], untried[take:]
-      current = [Trial(f'i{iteration}-b{bracket}-r0-{configurations[i].label}',
-                       configurations[i], bracket, 0, 0,
-                       epochs(max_epochs, factor, bracket, 0)) for i in drawn]
-      for round_ in range(bracket + 1):
-        if round_:
-          keep = min(size(max_epochs, factor, bracket, round_), len(current))
-          current = [Trial(f'i{iteration}-b{bracket}-r{round_}-{t.configuration.label}',
-                           t.configuration, bracket, round_, t.epochs,
-                           epochs(max_epochs, factor, bracket, round_), parent=t)
-                     for t in promote(current, keep, objective)]
-        train_round(current)
-        trials += current
-  return trials
 
+  def __init__(self, space: Mapping[str, Sequence[Any]], *, max_epochs: int, factor: int,
+               iterations: int, seed: int, objective_direction: str,
+               max_consecutive_failed_trials: int | None = 3):
+    def positive_int(name, value, least):
+      if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f'{name} must be an int >= {least}, got {value!r}')
+    positive_int('max_epochs', max_epochs, 1)
+    positive_int('factor', factor, 2)   # HyperbandOracle: factor needs to be > 1
+    positive_int('iterations', iterations, 1)
+    positive_int('seed', seed, 1)
+    if max_consecutive_failed_trials is not None:
+      positive_int('max_consecutive_failed_trials', max_consecutive_failed_trials, 1)
+    if objective_direction not in ('max', 'min'):
+      raise ValueError(f"objective_direction must be 'max' or 'min', "
+                       f'got {objective_direction!r}')
+    if not space:
+      raise ValueError('the search space is empty')
+    self._space = [(str(name), _choice_values(name, values))
+                   for name, values in space.items()]
+    self.max_epochs = max_epochs
+    self.factor = factor
+    self.iterations = iterations
+    self.seed = seed
+    self.objective_direction = objective_direction
+    self.max_consecutive_failed_trials = max_consecutive_failed_trials
 
-def best_trial(trials: list[Trial], objective: str) -> Trial:
-  return better_first(trials, objective)[0]
+    self._seed_state = seed
+    self._tried_so_far: set[str] = set()
+    self._trials: dict[str, Trial] = {}       # creation order
+    self._status: dict[str, str] = {}         # RUNNING (pending), COMPLETED, FAILED
+    self._scores: dict[str, float] = {}       # reported trials
+    self._stopped = False
+    self._current_iteration = 0
+    self._current_bracket = num_brackets(max_epochs, factor) - 1
+    self._brackets: list[dict[str, Any]] = []
+    self._start_new_bracket()
 
+  # --- the interface ---------------------------------------------------------
 
-def cost(trials: list[Trial]) -> int:
-  """Member-epochs trained: every seed of every trial, early stops counted."""
-  return sum(r['epochs_trained'] for t in trials for r in t.records)
+  @property
+  def space(self) -> dict[str, list[Any]]:
+    return {name: list(values) for name, values in self._space}
 
+  @property
+  def trials(self) -> list[Trial]:
+    """Every trial created so far, in creation order."""
+    return list(self._trials.values())
 
-def summary_rows(trials: list[Trial], objective: str) -> list[dict[str, Any]]:
-  """Like keras_tuner's results_summary(): every trial, best first."""
-  rows = []
-  for t in better_first(trials, objective):
-    rows.append(dict(
-        trial=t.trial_id, bracket=t.bracket, round=t.round,
-        configuration=t.configuration.label,
-        **{f: t.configuration.values[f] for f in t.configuration.swept},
-        initial_epoch=t.initial_epoch, epochs=t.epochs,
-        epochs_trained=int(np.mean([r['epochs_trained'] for r in t.records])),
-        score=t.score, score_std=float(np.std(t.scores)),
-        continued_from=t.parent.trial_id if t.parent else ''))
-  return rows
+  @property
+  def pending(self) -> list[Trial]:
+    """Trials handed out and not yet reported (after `from_state`: to rerun)."""
+    return [t for t in self._trials.values() if self._status[t.trial_id] == RUNNING]
+
+  @property
+  def stopped(self) -> bool:
+    """The sequential oracle has returned STOPPED: no trial will be created."""
+    return self._stopped
+
+  @property
+  def done(self) -> bool:
+    return self._stopped and not self.pending
+
+  def status(self, trial_id: str) -> str:
+    """'RUNNING' (pending), 'COMPLETED' or 'FAILED' (its score was NaN)."""
+    return self._status[trial_id]
+
+  def score(self, trial_id: str) -> float | None:
+    """The reported score (NaN for a FAILED trial), None while pending."""
+    return self._scores.get(trial_id)
+
+  def best_trials(self, num_trials: int = 1) -> list[Trial]:
+    """Oracle.get_best_trials: COMPLETED trials by score (stable), best first; if
+    fewer than num_trials, the other trials follow in creation order."""
+    ranked = sorted((t for t in self._trials.values()
+                     if self._status[t.trial_id] == COMPLETED),
+                    key=lambda t: self._scores[t.trial_id],
+                    reverse=self.objective_direction == 'max')
+    if len(ranked) < num_trials:
+      ranked += [t for t in self._trials.values()
+                 if self._status[t.trial_id] != COMPLETED]
+    return ranked[:num_trials]
+
+  def next_trials(self) -> list[Trial]:
+    """The trials a sequential keras_tuner would create next, in its order, up to
+    (not including) the first whose creation needs the result of a pending trial.
+
+    [] means the search has STOPPED when no trial is pending; otherwise it means the
+    next trial waits for pending trials' reports. Raises RuntimeError as keras_tuner
+    does after max_consecutive_failed_trials failures in a row.
+    """
+    failed = self._consecutive_failures_end()
+    if failed is not None:
+      raise RuntimeError(
+          'Number of consecutive failures exceeded the limit of '
+          f'{self.max_consecutive_failed_trials} (NaN scores, up to trial {failed}).')
+    batch = []
+    while not self._stopped:
+      trial_id = f'{len(self._trials):04d}'   # f"{{:0{len(str(None))}d}}"
+      outcome = self._populate_space(trial_id)
+      if outcome is _BLOCKED:
+        break
+      if outcome is _STOPPED:
+        self._stopped = True
+        break
+      trial = self._create_trial(trial_id, outcome)
+      batch.append(trial)
+    return batch
+
+  def report(self, trial_id: str, score: float) -> None:
+    """A trial finished (COMPLETED) with this score: its best epoch's objective,
+    averaged over executions. A NaN score makes it FAILED, as keras_tuner's
+    end_trial does: it is never promoted (see the module docstring)."""
+    if trial_id not in self._status:
+      raise KeyError(f'no trial {trial_id!r}')
+    if self._status[trial_id] != RUNNING:
+      raise ValueError(f'trial {trial_id} was already reported')
+    score = float(score)
+    self._scores[trial_id] = score
+    self._status[trial_id] = FAILED if math.isnan(score) else COMPLETED
+
+  def state(self) -> dict[str, Any]:
+    """The full oracle state, JSON-serializable (strict JSON: no NaN/inf)."""
+    return {
+        'format': _STATE_FORMAT,
+        'space': [[name, list(values)] for name, values in self._space],
+        'max_epochs': self.max_epochs,
+        'factor': self.factor,
+        'iterations': self.iterations,
+        'seed': self.seed,
+        'objective_direction': self.objective_direction,
+        'max_consecutive_failed_trials': self.max_consecutive_failed_trials,
+        'seed_state': self._seed_state,
+        'tried_so_far': sorted(self._tried_so_far),
+        'brackets': copy.deepcopy(self._brackets),
+        'current_bracket': self._current_bracket,
+        'current_iteration': self._current_iteration,
+        'stopped': self._stopped,
+        'trials': [dict(dataclasses.asdict(t), status=self._status[t.trial_id],
+                        score=_encode_score(self._scores.get(t.trial_id)))
+                   for t in self._trials.values()],
+    }
+
+  @classmethod
+  def from_state(cls, state: Mapping[str, Any]) -> 'Oracle':
+    """The oracle that `state()` described; its pending trials stay pending."""
+    if state.get('format') != _STATE_FORMAT:
+      raise ValueError(f'not a {_STATE_FORMAT} state: {state.get("format")!r}')
+    oracle = cls({name: values for name, values in state['space']},
+                 max_epochs=state['max_epochs'], factor=state['factor'],
+                 iterations=state['iterations'], seed=state['seed'],
+                 objective_direction=state['objective_direction'],
+                 max_consecutive_failed_trials=state['max_consecutive_failed_trials'])
+    oracle._seed_state = state['seed_state']
+    oracle._tried_so_far = set(state['tried_so_far'])
+    oracle._brackets = copy.deepcopy(state['brackets'])
+    oracle._current_bracket = state['current_bracket']
+    oracle._current_iteration = state['current_iteration']
+    oracle._stopped = state['stopped']
+    for t in state['trials']:
+      t = dict(t)
+      status, score = t.pop('status'), _decode_score(t.pop('score'))
+      trial = Trial(**t)
+      oracle._trials[trial.trial_id] = trial
+      oracle._status[trial.trial_id] = status
+      if status != RUNNING:
+        oracle._scores[trial.trial_id] = score
+    return oracle
+
+  # --- HyperbandOracle.populate_space and its helpers --------------------------
+
+  def _size(self, bracket_num: int, round_num: int) -> int:
+    return size(self.max_epochs, self.factor, bracket_num, round_num)
+
+  def _epochs(self, bracket_num: int, round_num: int) -> int:
+    return epochs(self.max_epochs, self.factor, bracket_num, round_num)
+
+  def _populate_space(self, trial_id: str):
+    """Values (with tuner/* keys) for the next trial, _STOPPED, or _BLOCKED when
+    the sequential oracle would read a pending trial's result (nothing changed)."""
+    self._remove_completed_brackets()
+    for bracket in self._brackets:
+      bracket_num, rounds = bracket['bracket_num'], bracket['rounds']
+      if len(rounds[0]) < self._size(bracket_num, 0):
+        return self._random_trial(trial_id, bracket)
+      for round_num in range(1, len(rounds)):
+        round_info, past_round_info = rounds[round_num], rounds[round_num - 1]
+        round_size = self._size(bracket_num, round_num)
+        past_size = self._size(bracket_num, round_num - 1)
+        already_selected = [info['past_id'] for info in round_info]
+        candidates = [info['id'] for info in past_round_info
+                      if info['id'] not in already_selected]
+        pending = sum(self._status[c] == RUNNING for c in candidates)
+        candidates = [c for c in candidates if self._status[c] == COMPLETED]
+        if len(candidates) + pending <= past_size - round_size:
+          continue   # no promotion, whatever the pending trials' results
+        if pending:
+          return _BLOCKED   # their statuses or scores decide what comes next
+        if len(candidates) > past_size - round_size:
+          best = sorted(candidates, key=lambda c: self._scores[c],
+                        reverse=self.objective_direction == 'max')[0]
+          values = self._trials[best].keras_tuner_values
+          values['tuner/trial_id'] = best
+          values['tuner/epochs'] = self._epochs(bracket_num, round_num)
+          values['tuner/initial_epoch'] = self._epochs(bracket_num, round_num - 1)
+          values['tuner/bracket'] = self._current_bracket
+          values['tuner/round'] = round_num
+          round_info.append({'past_id': best, 'id': trial_id})
+          return values
+    # No trial of the current brackets can run.
+    if (self._current_bracket == 0
+        and self._current_iteration + 1 == self.iterations):
+      return _STOPPED   # keras_tuner: IDLE while trials are ongoing, never sequential
+    self._increment_bracket_num()
+    self._start_new_bracket()
+    return self._random_trial(trial_id, self._brackets[-1])
+
+  def _start_new_bracket(self) -> None:
+    self._brackets.append({'bracket_num': self._current_bracket,
+                           'rounds': [[] for _ in range(self._current_bracket + 1)]})
+
+  def _increment_bracket_num(self) -> None:
+    self._current_bracket -= 1
+    if self._current_bracket < 0:
+      self._current_bracket = num_brackets(self.max_epochs, self.factor) - 1
+      self._current_iteration += 1
+
+  def _remove_completed_brackets(self) -> None:
+    self._brackets = [
+        b for b in self._brackets
+        if len(b['rounds'][-1]) != self._size(b['bracket_num'], len(b['rounds']) - 1)]
+
+  def _random_trial(self, trial_id: str, bracket: dict[str, Any]):
+    values = self._random_values()
+    if values is None:
+      return _STOPPED   # keras_tuner: IDLE while trials are ongoing, never sequential
+    values['tuner/epochs'] = self._epochs(bracket['bracket_num'], 0)
+    values['tuner/initial_epoch'] = 0
+    values['tuner/bracket'] = self._current_bracket
+    values['tuner/round'] = 0
+    bracket['rounds'][0].append({'past_id': None, 'id': trial_id})
+    return values
+
+  def _random_values(self) -> dict[str, Any] | None:
+    """Oracle._random_values: untried values, or None after too many collisions."""
+    collisions = 0
+    while True:
+      values = {}
+      for name, choices in self._space:
+        values[name] = _random_sample(choices, self._seed_state)
+        self._seed_state += 1
+      if _values_hash(values) in self._tried_so_far:
+        collisions += 1
+        if collisions > _MAX_COLLISIONS:
+          return None
+        continue
+      return values
+
+  def _create_trial(self, trial_id: str, values: dict[str, Any]) -> Trial:
+    """Oracle.create_trial for a RUNNING trial: records the values' hash."""
+    self._tried_so_far.add(_values_hash(values))
+    trial = Trial(
+        trial_id=trial_id,
+        values={k: v for k, v in values.items() if not k.startswith('tuner/')},
+        bracket=values['tuner/bracket'], round=values['tuner/round'],
+        initial_epoch=values['tuner/initial_epoch'], epochs=values['tuner/epochs'],
+        parent_id=values.get('tuner/trial_id'), iteration=self._current_iteration)
+    self._trials[trial_id] = trial
+    self._status[trial_id] = RUNNING
+    return trial
+
+  def _consecutive_failures_end(self) -> str | None:
+    """Oracle._check_consecutive_failures over the sequential end order (creation
+    order): the trial at which it would raise, if known from the reports so far."""
+    limit = self.max_consecutive_failed_trials
+    if limit is None:
+      return None
+    run = 0
+    for trial_id, status in self._status.items():
+      run = run + 1 if status == FAILED else 0   # a pending trial breaks a known run
+      if run == limit:
+        return trial_id
+    return None

@@ -2,14 +2,14 @@
 
   python -m jaxmlp.launch --study=regularization
   python -m jaxmlp.launch --study=batch_size --config.batch_size=256 --seeds=5
+  python -m jaxmlp.launch --study=baseline --config.learning_rate='(0.01, 0.001)'
   python -m jaxmlp.launch --study=finetune --epochs=10 --output_dir=/tmp/results
 
-Override any field of the study's config with --config.FIELD=VALUE. A field whose
-value is a tuple is a sweep axis: --config.batch_size=256 narrows it to one value,
---config.l2='(0.1, 0.01)' to two; --config.arm=NAME runs one arm of a study.
+Override any field of the study's config with --config.FIELD=VALUE; a tuple of values
+makes a member field a sweep axis (see jaxmlp/overrides.py); --config.arm=NAME runs
+one arm of a study.
 """
 
-import dataclasses
 import os
 import shlex
 import sys
@@ -19,16 +19,16 @@ from absl import app
 from absl import flags
 import jax
 import ml_collections
-from ml_collections import config_flags
 
+from jaxmlp import checkpoint as checkpoint_lib
 from jaxmlp import cli
 from jaxmlp import data as data_lib
-from jaxmlp import engine
-from jaxmlp import hyperband
+from jaxmlp import devices
+from jaxmlp import hosts
 from jaxmlp import interrupt
+from jaxmlp import overrides as overrides_lib
+from jaxmlp import pipeline
 from jaxmlp import report
-from jaxmlp import results
-from jaxmlp import runner
 from jaxmlp import study as study_lib
 from jaxmlp.errors import UserError
 
@@ -45,189 +45,169 @@ def _study_help() -> str:
     names = str(e)
   return (f'The study to run: one of {names}; or the path of your own config .py file '
           f'(a study is a config: see configs/); or {ALL}: every study of the original '
-          'report, in its order, with an index report.')
+          'report, in its order, with an index report. ' + overrides_lib.HELP)
 
 
 _STUDY = flags.DEFINE_string('study', None, _study_help())
-_SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per configuration (0, 1, ... N-1); '
-                              'every seed of every configuration trains in parallel.')
-_EPOCHS = flags.DEFINE_integer('epochs', None, "Override the study's epoch count (and "
-                               "its final retraining's, where it has one).")
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'results',
                                   'Results go to OUTPUT_DIR/STUDY/.')
 _DATA_DIR = flags.DEFINE_string(
     'data_dir', None, 'Folder with the four MNIST IDX files (gzipped or not); default '
     '$MNIST_DIR, else a per-user cache that is filled by downloading them.')
-_DATA_SOURCE = flags.DEFINE_enum(
-    'data_source', 'idx', list(data_lib.SOURCES),
-    'idx: the original IDX files in Keras row order (default). tfds: '
-    'tensorflow-datasets (pip install "jaxmlp[tfds]"); its example order differs '
-    'from the IDX/Keras order, so runs are not row-for-row comparable to the original.')
-_DATA_CHECKSUMS = flags.DEFINE_bool(
-    'data_checksums', True, 'Verify the IDX files against the MNIST originals\' '
-    'SHA-256 sums; --nodata_checksums loads another IDX dataset (e.g. Fashion-MNIST).')
-_MATMUL_PRECISION = flags.DEFINE_enum(
-    'matmul_precision', 'float32', ['float32', 'tensorfloat32', 'bfloat16'],
-    'Matmul precision; float32 reproduces Keras, the others are faster on GPU/TPU.')
 _CPU_DEVICES = flags.DEFINE_integer(
     'cpu_devices', 0, 'On a CPU: how many JAX devices its cores are split into, members '
     'sharded over them (0: one per core). Ignored by GPUs and TPUs, and when XLA_FLAGS '
     'sets --xla_force_host_platform_device_count.', lower_bound=0)
-_DATA_LIMIT = flags.DEFINE_integer(
-    'data_limit', 0, 'Use only the first N rows of the training, validation and test sets '
-    '(0: all): quick smoke runs, not comparable with the original.', lower_bound=0)
-_SEARCH = flags.DEFINE_enum(
-    'search', 'grid', ['grid', 'hyperband'],
-    'grid: every configuration x seed. hyperband: keras_tuner\'s Hyperband over the '
-    'configurations (the original\'s finetune search), each round trained at once.')
-_FINAL_BATCH_SIZE = flags.DEFINE_integer(
-    'final_batch_size', 32, 'Batch size of the final retraining of the best configuration '
-    '(studies with final_epochs > 0); 32 is Keras\' default, as in the original.')
-_FINAL_SHUFFLE = flags.DEFINE_bool(
-    'final_shuffle', True, 'Shuffle in the final retraining (Keras\' default, as in the '
-    'original).')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar per compiled '
                               'program; --progress=false for logs and CI.')
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', None,
-    'Set by --study. Override any field of the study\'s config with '
-    '--config.FIELD=VALUE, e.g. --config.learning_rate=0.01. A field whose value '
-    'is a tuple is a sweep axis: --config.batch_size=256 narrows it to one value, '
-    "--config.l2='(0.1, 0.01)' to two. --config.arm=NAME runs one arm of a study.",
-    lock_config=True)
+_CHECKPOINT_EVERY = flags.DEFINE_string('checkpoint_every', 'auto', checkpoint_lib.POLICY_HELP)
+
+# Shorthands for config fields (a given flag sets the field; else the study's value).
+_SHORTHANDS = {
+    'seeds': flags.DEFINE_integer('seeds', None, 'Seeds per configuration (0, 1, ... N-1; '
+                                  'the study\'s config says 3); every seed of every '
+                                  'configuration trains in parallel. = --config.seeds'),
+    'epochs': flags.DEFINE_integer('epochs', None, "Override the study's epoch count (and "
+                                   "its final retraining's, where it has one)."),
+    'search': flags.DEFINE_enum(
+        'search', None, list(study_lib.SEARCHES),
+        "grid (the default): every configuration x seed. hyperband: keras_tuner's "
+        'Hyperband over the configurations (the original\'s finetune search), each round '
+        'trained at once. = --config.search'),
+    'final_batch_size': flags.DEFINE_integer(
+        'final_batch_size', None, 'Batch size of the final retraining of the best '
+        "configuration (studies with final_epochs > 0; default 32, Keras' default, as "
+        'in the original). = --config.final_batch_size'),
+    'final_shuffle': flags.DEFINE_bool(
+        'final_shuffle', None, "Shuffle in the final retraining (default: yes, Keras' "
+        'default, as in the original). = --config.final_shuffle'),
+    'matmul_precision': flags.DEFINE_enum(
+        'matmul_precision', None, list(study_lib.MATMUL_PRECISIONS),
+        'Matmul precision (default float32, which reproduces Keras; the others are faster '
+        'on GPU/TPU). = --config.matmul_precision'),
+    'data_source': flags.DEFINE_enum(
+        'data_source', None, list(study_lib.DATA_SOURCES),
+        'idx (default): the original IDX files in Keras row order. tfds: '
+        'tensorflow-datasets (pip install "jaxmlp[tfds]"); its example order differs '
+        'from the IDX/Keras order, so runs are not row-for-row comparable to the original. '
+        '= --config.data_source'),
+    'data_checksums': flags.DEFINE_bool(
+        'data_checksums', None, 'Verify the IDX files against the MNIST originals\' '
+        'SHA-256 sums (default); --nodata_checksums loads another IDX dataset (e.g. '
+        'Fashion-MNIST). = --config.data_checksums'),
+    'data_limit': flags.DEFINE_integer(
+        'data_limit', None, 'Use only the first N rows of the training, validation and '
+        'test sets (0: all): quick smoke runs, not comparable with the original. '
+        '= --config.data_limit', lower_bound=0),
+}
+
+_overrides: list[tuple[str, str]] = []
 
 
 def _wants_help(argv: list[str]) -> bool:
   return any(a in ('-h', '--help', '--helpshort', '--helpfull') for a in argv)
 
 
-def _study_argv(argv: list[str]) -> list[str]:
-  """Turns --study=NAME into the --config=FILE that config_flags loads."""
-  argv = list(argv)
-  for i, arg in enumerate(argv[1:], start=1):
-    if arg == '--':
-      break
-    if arg.startswith('--study='):
-      name = arg.split('=', 1)[1]
-    elif arg == '--study' and i + 1 < len(argv):
-      name = argv[i + 1]
-    else:
-      continue
-    if name == ALL:
-      if any(a.startswith('--config') for a in argv):
-        raise UserError('--config overrides need a single study: drop them, or run '
-                        'the studies one by one')
-      return argv
-    return [argv[0], f'--config={study_lib.config_path(name)}', *argv[1:]]
-  if not _wants_help(argv) and not any(a.startswith('--config=') for a in argv):
-    raise UserError(f"choose a study with --study=NAME: one of "
-                    f"{', '.join(study_lib.available_studies())}")
-  return argv
-
-
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's parser, with every mistake reported as one line and exit code 2."""
+  """absl's parser for the flags, ours for --config.FIELD; every mistake is reported as
+  one line and exit code 2."""
   try:
-    return flags.FLAGS(_study_argv(argv))
+    argv, found = overrides_lib.split_argv(argv)
+    _overrides[:] = found
+    rest = flags.FLAGS(argv)
+    if not _wants_help(argv) and not _STUDY.value:
+      raise UserError(f"choose a study with --study=NAME: one of "
+                      f"{', '.join(study_lib.available_studies())}")
+    if _STUDY.value == ALL and found:
+      raise UserError('--config overrides need a single study: drop them, or run the '
+                      'studies one by one')
+    return rest
   except SystemExit as e:
     # absl exits 1 after printing --help; asking for help is no failure.
     sys.exit(0 if _wants_help(argv) else e.code)
   except (UserError, flags.Error) as e:
     cli.fail(str(e))
-  except (AttributeError, KeyError) as e:
-    # config_flags' answer to --config.FIELD for a field the config lacks.
-    cli.fail(f'unknown config field {e}: --config.FIELD must name a field of the '
-          "study's config (--helpfull lists them)")
-  except Exception as e:  # pylint: disable=broad-except
-    # config_flags raises plain errors for a bad config file or override type.
-    cli.fail(f'{type(e).__name__}: {e}')
+
+
+def configure(config: ml_collections.ConfigDict,
+              overrides: list[tuple[str, str]] = ()) -> ml_collections.ConfigDict:
+  """The study's config with the command line's overrides and shorthands applied."""
+  config = overrides_lib.apply(config, list(overrides))
+  with config.unlocked():
+    for field, flag in _SHORTHANDS.items():
+      if not flag.present:
+        continue
+      config[field] = flag.value
+      if field == 'epochs':
+        config.final_epochs = flag.value if config.final_epochs else 0
+        for arm in config.arms.values():
+          if 'epochs' in arm:
+            arm.epochs = flag.value
+  return config
 
 
 def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
-  """(config, its file) for each study this command runs."""
-  if _STUDY.value == ALL:
-    return [(study_lib.load_config(n), study_lib.config_path(n)) for n in ALL_STUDIES]
-  return [(_CONFIG.value, Path(config_flags.get_config_filename(flags.FLAGS['config'])))]
+  """(config, its file) for each study this command runs, configured."""
+  names = ALL_STUDIES if _STUDY.value == ALL else (_STUDY.value,)
+  return [(configure(study_lib.load_config(n), _overrides), study_lib.config_path(n))
+          for n in names]
 
 
-def _validate(config, rows: int) -> None:
-  """The study's members, and those its final retraining would train, before any run."""
-  study_lib.validate(study_lib.expand(config, _SEEDS.value), rows)
-  if config.final_epochs:
-    final = [dataclasses.replace(m, values=dict(m.values, batch_size=_FINAL_BATCH_SIZE.value))
-             for m in study_lib.expand(config, 1)]
-    try:
-      study_lib.validate(final, rows)
-    except UserError as e:
-      raise UserError(str(e).replace('--config.batch_size', '--final_batch_size')) from None
-
-
-def _run(config, source: Path, split, *, command: str, output_dir: Path) -> Path:
-  """One study: its search, then its final retraining if it has one; returns the report."""
-  run_data = dict(source=_DATA_SOURCE.value, limit=_DATA_LIMIT.value,
-                  checksums=_DATA_CHECKSUMS.value)
-  common = dict(seeds=_SEEDS.value, output_dir=output_dir, progress=_PROGRESS.value)
-  study_dir = output_dir / config.name
-  records = trials = final = None
-  if _SEARCH.value == 'hyperband':
-    trials = runner.run_hyperband(config, split, data=run_data, **common)
-    best = hyperband.best_trial(trials, config.objective).configuration
-  else:
-    records = runner.run_study(config, split, data=run_data, **common)
-    print(f'\n{results.write_summary(study_dir, records)}')
-    label = report.best_label(report.by_configuration(records), config.objective)
-    best = next(m for m in study_lib.expand(config, 1) if m.label == label)
-  if config.final_epochs:
-    final = runner.run_final(config, split, best, batch_size=_FINAL_BATCH_SIZE.value,
-                             shuffle=_FINAL_SHUFFLE.value, **common)
-  return report.write_report(study_dir, config, split, command=command, source=source,
-                             records=records, trials=trials, final=final)
+def _start_processes() -> None:
+  """One process per host (launch/): members shard over every device of every host."""
+  if os.environ.get('JAXMLP_DISTRIBUTED') != '1':
+    return
+  # Under SLURM, jax would give each process only GPU $SLURM_LOCALID; the sbatch
+  # launcher lists all of the node's GPUs instead.
+  ids = os.environ.get('JAXMLP_LOCAL_DEVICE_IDS')
+  explicit = {k: int(os.environ[e]) for k, e in (('num_processes', 'JAXMLP_NUM_PROCESSES'),
+                                                 ('process_id', 'JAXMLP_PROCESS_ID'))
+              if os.environ.get(e)}
+  if os.environ.get('JAX_PLATFORMS', '').startswith('cpu'):
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  jax.distributed.initialize(local_device_ids=[int(i) for i in ids.split(',')] if ids else None,
+                             **explicit)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
-  if os.environ.get('JAXMLP_DISTRIBUTED') == '1':
-    # One process per host (launch/): members shard over every device of every host.
-    # Under SLURM, jax would give each process only GPU $SLURM_LOCALID; the sbatch
-    # launcher lists all of the node's GPUs instead.
-    ids = os.environ.get('JAXMLP_LOCAL_DEVICE_IDS')
-    jax.distributed.initialize(
-        local_device_ids=[int(i) for i in ids.split(',')] if ids else None)
-  engine.use_cpu_cores(_CPU_DEVICES.value)
-  jax.config.update('jax_default_matmul_precision', _MATMUL_PRECISION.value)
   command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
   output_dir = Path(_OUTPUT_DIR.value)
   try:
-    if _SEEDS.value < 1:
-      raise UserError(f'--seeds={_SEEDS.value} is impossible: run at least 1 seed')
+    policy = checkpoint_lib.Policy.parse(_CHECKPOINT_EVERY.value)
     studies = _studies()
     for config, _ in studies:
-      if _EPOCHS.value is not None:
-        with config.unlocked():
-          config.epochs = _EPOCHS.value
-          config.final_epochs = _EPOCHS.value if config.final_epochs else 0
-      _validate(config, study_lib.training_rows(config))
-    mnist = data_lib.load(_DATA_SOURCE.value, _DATA_DIR.value,
-                          verify_checksums=_DATA_CHECKSUMS.value)
-    splits = [data_lib.head(data_lib.split(mnist, config.validation_split), _DATA_LIMIT.value)
-              for config, _ in studies]
-    for (config, _), split in zip(studies, splits):
-      _validate(config, len(split.x_train))
-    for (config, source), split in zip(studies, splits):
+      pipeline.validate(config, study_lib.training_rows(config))
+    _start_processes()
+    devices.use_cpu_cores(_CPU_DEVICES.value)
+    splits = {}
+    for config, _ in studies:
+      key = (config.data_source, config.data_checksums, config.validation_split,
+             config.data_limit)
+      if key not in splits:
+        splits[key] = data_lib.load_split(config, _DATA_DIR.value)
+      pipeline.validate(config, len(splits[key].x_train))
+    for config, source in studies:
       interrupt.raise_if_requested()
-      print(f'report: {_run(config, source, split, command=command, output_dir=output_dir)}',
-            flush=True)
-    if _STUDY.value == ALL:
+      key = (config.data_source, config.data_checksums, config.validation_split,
+             config.data_limit)
+      path = pipeline.run_study(config, splits[key], output_dir=output_dir, command=command,
+                       source=source, checkpoint_every=policy, progress=_PROGRESS.value)
+      if path is not None:
+        print(f'report: {path}', flush=True)
+    if _STUDY.value == ALL and hosts.is_primary():
       done = [(config.name, output_dir / config.name) for config, _ in studies]
       print(f'index: {report.write_index(output_dir, done, command)}')
   except UserError as e:
     cli.fail(str(e))
-  except KeyboardInterrupt:
-    print(f'\ninterrupted: finished programs are saved in {output_dir}; rerun the same '
-          'command to finish the rest', file=sys.stderr)
-    sys.exit(130)
+  except KeyboardInterrupt as e:
+    stopped = e if isinstance(e, interrupt.Stopped) else interrupt.Stopped(2)
+    where = f' {stopped.where};' if stopped.where else ''
+    print(f'\nstopped by {stopped}:{where} finished programs are saved in {output_dir}; '
+          'rerun the same command to continue', file=sys.stderr)
+    sys.exit(stopped.exit_code)
 
 
 def run():

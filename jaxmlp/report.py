@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from jaxmlp import figures
 from jaxmlp import hyperband
 from jaxmlp import metrics
 from jaxmlp import results
+from jaxmlp import study as study_lib
 from jaxmlp import train
 
 # The rules behind each generated sentence (stated in every report).
@@ -25,9 +27,10 @@ CHANCE_ACCURACY = 0.2    # test accuracy below this: no better than a constant g
 
 
 def _mean_history(runs, name) -> np.ndarray:
-  values = np.array([[np.nan if v is None else v for v in r['history'][name]] for r in runs])
-  with np.errstate(all='ignore'):
-    return np.nanmean(values, axis=0)
+  """Mean over seeds, each epoch over the seeds that trained it."""
+  with np.errstate(all='ignore'), warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)  # an epoch where every value is NaN
+    return np.nanmean(figures.series(runs, name), axis=0)
 
 
 def describe(runs: list[dict[str, Any]]) -> str:
@@ -43,7 +46,9 @@ def describe(runs: list[dict[str, Any]]) -> str:
   if test_accuracy < CHANCE_ACCURACY:
     return (f'Does not learn: test accuracy {100 * test_accuracy:.2f}%, a constant guess '
             f'(test loss {test_loss:.3g}).')
-  best = int(np.argmin(val_loss))
+  if not np.isfinite(val_loss).any():
+    return 'No finite validation loss to describe.'
+  best = int(np.nanargmin(val_loss))
   rise = val_loss[-1] / val_loss[best] - 1
   if rise > OVERFIT_RISE and best < OVERFIT_EARLY * epochs:
     return (f'Overfits: validation loss is lowest at epoch {best + 1} ({val_loss[best]:.3g}) '
@@ -74,22 +79,12 @@ def _docstring(source: Path | None) -> str:
   return ast.get_docstring(ast.parse(source.read_text())) or ''
 
 
-def by_configuration(records) -> dict[str, list[dict[str, Any]]]:
-  grouped: dict[str, list[dict[str, Any]]] = {}
-  for r in records:
-    grouped.setdefault(r['label'], []).append(r)
-  return grouped
-
-
-def _slug(label: str) -> str:
-  return ''.join(c if c.isalnum() or c in '.=-' else '_' for c in label)
-
-
 def write_report(study_dir: Path, config, split, *, command: str, source: Path | None = None,
                  records: list[dict[str, Any]] | None = None,
-                 trials: list[hyperband.Trial] | None = None,
-                 final: list[dict[str, Any]] | None = None) -> Path:
-  """The grid's `records`, or Hyperband's `trials`; then the `final` retrained model."""
+                 search=None, final: list[dict[str, Any]] | None = None) -> Path:
+  """The grid's `records`, or another search's outcome; then the `final` retrained
+  model."""
+  trials = None if search is None else search.trials
   run = json.loads((study_dir / 'run.json').read_text())
   figure_dir = study_dir / 'figures'
   trained = records if trials is None else [r for t in trials for r in t.records]
@@ -99,13 +94,14 @@ def write_report(study_dir: Path, config, split, *, command: str, source: Path |
   if doc:
     lines += ['```', doc, '```', '']
   if trials is None:
-    grouped = by_configuration(records)
-    what = (f'exhaustive grid: {len(grouped)} configurations x {run["seeds"]} seeds = '
-            f'{len(records)} runs, {config.epochs} epochs each')
+    grouped = results.by_configuration(records)
+    epochs = study_lib.format_value(config.epochs).replace('x', ' or ')
+    what = (f'exhaustive grid: {len(grouped)} configurations x {config.seeds} seeds = '
+            f'{len(records)} runs, {epochs} epochs each')
   else:
     what = (f'Hyperband (keras_tuner schedule, max_epochs {config.hyperband_max_epochs}, '
             f'factor {config.hyperband_factor}, {config.hyperband_iterations} iteration(s)): '
-            f'{len(trials)} trials x {run["seeds"]} executions (seeds)')
+            f'{len(trials)} trials x {config.seeds} executions (seeds)')
   lines += [
       '## What ran', '',
       f'- command: `{command}`',
@@ -117,7 +113,7 @@ def write_report(study_dir: Path, config, split, *, command: str, source: Path |
       '- versions: ' + ', '.join(f'{k} {v}' for k, v in run['versions'].items()),
       f'- git revision: {git_revision()}', '']
   if trials is not None:
-    lines += _hyperband(trials, config, study_dir)
+    lines += _hyperband(search, config, study_dir)
   else:
     lines += ['## Results beside the original', '', results.summary_markdown(records), '',
               '*fit time s (program)*: wall time of the compiled program that trained the '
@@ -146,7 +142,7 @@ def _configurations(grouped, config, study_dir) -> list[str]:
            'accuracy.', '']
   for label, runs in grouped.items():
     runs = sorted(runs, key=lambda r: r['seed'])
-    slug = _slug(label)
+    slug = results.slug(label)
     title = f'{config.name}: {label}'
     curves = figures.learning_curves(runs, title, figure_dir / f'{slug}__curves.png')
     _, _, _, params = results.load_member(results.member_dir_for(study_dir / 'members',
@@ -164,40 +160,72 @@ def _configurations(grouped, config, study_dir) -> list[str]:
   return lines
 
 
-def _hyperband(trials, config, study_dir) -> list[str]:
-  """The schedule, keras_tuner's results_summary() as a table and CSV, and a figure."""
-  rows = hyperband.summary_rows(trials, config.objective)
+def _hyperband(search, config, study_dir) -> list[str]:
+  """The schedule, every trial as keras_tuner's results_summary() lists them (a table
+  and trials.csv), and a figure."""
+  ranked = results.best_first(search.trials, lambda t: t.score, config.objective)
+  rows = []
+  for t in ranked:
+    trial = t.trial
+    rows.append(dict(
+        trial=trial.trial_id, bracket=trial.bracket, round=trial.round,
+        configuration=t.configuration.label,
+        **{f: t.configuration.values[f] for f in t.configuration.swept},
+        initial_epoch=trial.initial_epoch, epochs=trial.epochs,
+        epochs_trained=int(np.mean([r['epochs_trained'] for r in t.records])),
+        score=t.score, score_std=float(np.std([results.objective([r], config.objective)[0]
+                                               for r in t.records])),
+        status=t.status, continued_from=trial.parent_id or ''))
   buffer = io.StringIO()
   writer = csv.DictWriter(buffer, list(rows[0]))
   writer.writeheader()
   writer.writerows(rows)
   results.write_atomic(study_dir / 'trials.csv', buffer.getvalue())
-  ranked = hyperband.better_first(trials, config.objective)
-  best = ranked[0]
+  best = search.best
   figure = figures.configurations(
-      [t.trial_id for t in ranked], np.array([t.score for t in ranked]),
-      np.array([np.std(t.scores) for t in ranked]), f'best-epoch {config.objective}',
+      [f'{r["trial"]} {r["configuration"]}' for r in rows], np.array([r['score'] for r in rows]),
+      np.array([r['score_std'] for r in rows]), f'best-epoch {config.objective}',
       f'{config.name}: every Hyperband trial by {config.objective}',
-      study_dir / 'figures' / 'trials.png', highlight=best.trial_id)
+      study_dir / 'figures' / 'trials.png',
+      highlight=f'{best.trial.trial_id} {best.configuration.label}')
   schedule = hyperband.schedule(config.hyperband_max_epochs, config.hyperband_factor)
+  counts: dict[tuple[int, int], int] = {}
+  for t in search.trials:
+    key = (t.trial.bracket, t.trial.round)
+    counts[key] = counts.get(key, 0) + 1
   lines = ['## Hyperband', '',
            'keras_tuner\'s schedule, (trials, epochs) per round of each bracket: ' +
            '; '.join(f'bracket {len(schedule) - 1 - i}: ' +
                      ', '.join(f'({n}, {e})' for n, e in rounds)
-                     for i, rounds in enumerate(schedule)) +
-           '. Trials of a round train together; configurations are drawn without '
-           'replacement, so a grid smaller than the schedule ends the search early.', '',
-           f'Best: **{best.configuration.label}** (trial {best.trial_id}, '
-           f'{config.objective} {_mean_std(best.scores)}).', '',
+                     for i, rounds in enumerate(schedule)) + '.', '',
+           'Trials run, per (bracket, round): ' +
+           ', '.join(f'({b}, {r}): {n}' for (b, r), n in counts.items()) +
+           f'; {len(search.trials)} in all. The search ended: {search.stop_reason}.', '',
+           HYPERBAND_DIFFERENCES, '',
+           f'Best: **{best.configuration.label}** (trial {best.trial.trial_id}, '
+           f'{config.objective} {best.score:.4f}).', '',
            f'![trials]({figure.relative_to(study_dir)})', '',
            '| trial | configuration | bracket | round | epochs | ' + config.objective +
-           ' | continued from |', '|---|---|---|---|---|---|---|']
+           ' | status | continued from |', '|---|---|---|---|---|---|---|---|']
   for row in rows:
     lines.append(f"| {row['trial']} | {row['configuration']} | {row['bracket']} | "
                  f"{row['round']} | {row['initial_epoch']}-{row['epochs']} "
                  f"({row['epochs_trained']} trained) | {row['score']:.4f} ± "
-                 f"{row['score_std']:.4f} | {row['continued_from']} |")
+                 f"{row['score_std']:.4f} | {row['status']} | {row['continued_from']} |")
   return lines + ['', 'The table is also in trials.csv.', '']
+
+
+HYPERBAND_DIFFERENCES = (
+    'The oracle is a port of keras_tuner 1.4.8\'s HyperbandOracle (tested against it): '
+    'the same trials, values, brackets, rounds, epochs, promotions and stopping for the '
+    'same seed (--config.search_seed) and scores. What differs from keras_tuner running '
+    'one trial at a time: every trial the oracle can hand out before it needs a score '
+    'that is not in yet (a whole round; a bracket\'s last round with the next bracket\'s '
+    'first) trains at once, vmapped, grouped into programs by structure; a trial\'s '
+    'executions are seeds 0..N-1 of this project rather than fresh random '
+    'initializations; a continued trial\'s executions all start from its parent\'s '
+    'best-epoch weights over all executions, as keras_tuner\'s single checkpoint holds '
+    'them, with a fresh optimizer, and number their epochs on from the parent\'s.')
 
 
 def _on_test_set(records, folder: Path, split, title: str, study_dir: Path):
@@ -253,19 +281,9 @@ def _final(final, config, split, study_dir) -> list[str]:
           ['Models saved in final/ (python -m jaxmlp.evaluate --run=...).', ''])
 
 
-def ranked_configurations(grouped, name: str) -> list[tuple[str, float, float]]:
-  """(label, mean, std) of each configuration's objective, best first, NaN last."""
-  scores = [(label, *results.objective(runs, name)) for label, runs in grouped.items()]
-  return results.best_first(scores, lambda s: s[1], name)
-
-
-def best_label(grouped, objective_name: str) -> str:
-  return ranked_configurations(grouped, objective_name)[0][0]
-
-
 def _ranking(grouped, config, figure_dir) -> list[str]:
   name = config.objective
-  ranked = ranked_configurations(grouped, name)
+  ranked = results.ranked_configurations(grouped, name)
   order = [label for label, _, _ in ranked]
   scores = {label: (mean, std) for label, mean, std in ranked}
   best = order[0]
@@ -287,7 +305,7 @@ def _ranking(grouped, config, figure_dir) -> list[str]:
 
 def _best_model(study_dir, grouped, config, split) -> list[str]:
   """Confusion matrix and per-class metrics of the best configuration, every seed."""
-  label = best_label(grouped, config.objective)
+  label = results.best_label(grouped, config.objective)
   scores, figure = _on_test_set(grouped[label], study_dir / 'members', split,
                                 f'{config.name}: best model on the test set', study_dir)
   accuracy = [100 * s['accuracy'] for s in scores]

@@ -58,23 +58,22 @@ def member_dir(folder: Path, member: study_lib.Member) -> Path:
   return member_dir_for(folder, dict(label=member.label, seed=member.seed))
 
 
+def slug(label: str) -> str:
+  """A configuration's label as a file name."""
+  return ''.join(c if c.isalnum() or c in '.=-' else '_' for c in label)
+
+
 def member_dir_for(folder: Path, record: dict[str, Any]) -> Path:
   """A member's own folder inside `folder` (STUDY/members, STUDY/trials, STUDY/final)."""
-  safe = ''.join(c if c.isalnum() or c in '.=-' else '_' for c in record['label'])
-  return folder / f'{safe}__seed{record["seed"]}'
+  return folder / f'{slug(record["label"])}__seed{record["seed"]}'
 
 
-def write_member(directory: Path, record: dict[str, Any], initial_params, final_params,
-                 best_params=None) -> None:
+def write_member(directory: Path, record: dict[str, Any], weights: dict[str, Any]) -> None:
   """The parameters first, the result last: a result.json means the member is complete.
 
-  params.msgpack holds {'initial', 'final'[, 'best']}: each a Flax params dict.
+  params.msgpack holds {'initial', 'final', 'best'}: each a Flax params dict.
   """
-  checkpoint = {'initial': initial_params, 'final': final_params}
-  if best_params is not None:
-    checkpoint['best'] = best_params
-  checkpoint = flax.serialization.msgpack_serialize(checkpoint)
-  write_atomic(directory / PARAMS_FILE, checkpoint)
+  write_atomic(directory / PARAMS_FILE, flax.serialization.msgpack_serialize(weights))
   write_json(directory / RESULT_FILE, record)
 
 
@@ -84,38 +83,56 @@ def read_member(directory: Path) -> dict[str, Any] | None:
   return json.loads(path.read_text()) if path.is_file() else None
 
 
+def load_params(directory: Path) -> dict[str, Any]:
+  """{'initial': params, 'final': params, 'best': params} of a finished member."""
+  return flax.serialization.msgpack_restore((directory / PARAMS_FILE).read_bytes())
+
+
+def member_of(record: dict[str, Any]) -> study_lib.Member:
+  """The member a record was trained as."""
+  return study_lib.Member(record['label'], record['arm'], record['seed'],
+                          {**study_lib.baseline(), **record['config']},
+                          tuple(record['swept']))
+
+
 def load_member(directory: Path):
   """(record, structure, hparams, {'initial': params, 'final': params, ...}) of a member."""
   record = read_member(directory)
   if record is None or not (directory / PARAMS_FILE).is_file():
     raise UserError(f'{directory} holds no finished member: pass OUTPUT_DIR/STUDY/members/'
                     'NAME (a folder with result.json and params.msgpack)')
-  member = study_lib.Member(record['label'], record['arm'], record['seed'],
-                            {**study_lib.baseline(), **record['config']},
-                            tuple(record['swept']))
+  member = member_of(record)
   hparams = {k: np.float32(v) for k, v in member.hparams.items()}
-  params = flax.serialization.msgpack_restore((directory / PARAMS_FILE).read_bytes())
-  return record, member.structure, hparams, params
+  return record, member.structure, hparams, load_params(directory)
+
+
+# What a member's record keeps of its config: enough to rebuild and evaluate it.
+RECORD_FIELDS = study_lib.MEMBER_FIELDS + ('objective', 'validation_split')
 
 
 def member_record(member: study_lib.Member, result, k: int, reference: dict[str, Any],
-                  program: str = '0') -> dict[str, Any]:
-  """Member k of a group's result, as the JSON a reader (or a script) wants."""
-  program = f'{program}.{int(result.chunk_index[k])}'  # which compiled program ran it
+                  program: str = '0', initial_epoch: int = 0) -> dict[str, Any]:
+  """Member k of a program's result, as the JSON a reader (or a script) wants.
+
+  A continued (Hyperband) trial's history, best epoch and weights count from its own
+  start; `initial_epoch` says where in its lineage that start was.
+  """
   trained = int(result.epochs_trained[k])
   history = {name: _finite(values[k, :trained].tolist())
              for name, values in result.history.items()}
   losses = np.concatenate([result.history['train_loss'][k, :trained],
                            result.history['val_loss'][k, :trained], [result.test_loss[k]]])
-  config = {f: v for f, v in member.values.items() if f not in study_lib.REPORT_FIELDS}
+  best = int(result.best_epoch[k])
   return dict(
       label=member.label, arm=member.arm, seed=member.seed, swept=list(member.swept),
-      config=config, history=history,
+      config={f: member.values[f] for f in RECORD_FIELDS},
+      history=history,
       test_loss=_finite(result.test_loss[k]),
       test_accuracy=_finite(result.test_accuracy[k]),
       test_f1=_finite(result.test_f1[k]),
       epochs_trained=trained,
-      best_epoch=int(result.best_epoch[k]) + 1,
+      initial_epoch=initial_epoch,
+      best_epoch=best + 1 if best >= 0 else None,
       fit_time_s=float(result.fit_time_s[k]),
       compile_time_s=float(result.compile_time_s[k]),
       members_per_program=int(result.members_per_program[k]),
@@ -131,6 +148,24 @@ def objective(runs, name: str) -> tuple[float, float]:
   pick = np.nanmin if name.endswith('loss') else np.nanmax
   values = [pick([np.nan if v is None else v for v in r['history'][name]]) for r in runs]
   return float(np.mean(values)), float(np.std(values))
+
+
+def by_configuration(records) -> dict[str, list[dict[str, Any]]]:
+  """The records of each configuration (its seeds), in the order first seen."""
+  grouped: dict[str, list[dict[str, Any]]] = {}
+  for r in records:
+    grouped.setdefault(r['label'], []).append(r)
+  return grouped
+
+
+def ranked_configurations(grouped, name: str) -> list[tuple[str, float, float]]:
+  """(label, mean, std) of each configuration's objective, best first, NaN last."""
+  scores = [(label, *objective(runs, name)) for label, runs in grouped.items()]
+  return best_first(scores, lambda s: s[1], name)
+
+
+def best_label(grouped, objective_name: str) -> str:
+  return ranked_configurations(grouped, objective_name)[0][0]
 
 
 def best_first(items: list, score: Callable[[Any], float], name: str) -> list:
@@ -164,11 +199,8 @@ SUMMARY_COLUMNS = ('configuration', 'seeds', 'test accuracy % (mean ± std)',
 
 def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
   """One row per configuration: mean ± std over seeds beside the original's number."""
-  by_label: dict[str, list[dict[str, Any]]] = {}
-  for r in records:
-    by_label.setdefault(r['label'], []).append(r)
   rows = []
-  for label, runs in by_label.items():
+  for label, runs in by_configuration(records).items():
     ref = runs[0]['reference']
     fmt = lambda key, scale=1.0, spec='g': (f'{scale * ref[key]:{spec}}' if key in ref else '')
     rows.append(dict(zip(SUMMARY_COLUMNS, (

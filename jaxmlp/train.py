@@ -37,6 +37,11 @@ class Structure:
     return model_lib.MLP(tuple(self.hidden_sizes), use_dropout=self.use_dropout,
                          kernel_init=init)
 
+  def param_shapes(self, input_dim: int = 784):
+    """The parameters' shapes and dtypes (no computation)."""
+    return jax.eval_shape(lambda: self.model().init(
+        jax.random.key(0), jnp.zeros((1, input_dim), jnp.float32))['params'])
+
   def optimizer_for(self, hparams: HParams) -> optax.GradientTransformation:
     return optim.make_optimizer(self.optimizer, hparams, use_l1=self.use_l1,
                                 use_l2=self.use_l2)
@@ -48,8 +53,9 @@ class Structure:
 class TrainState(NamedTuple):
   params: Any
   opt_state: Any
-  step: jax.Array  # weight updates so far
-  key: jax.Array   # the member's own stream for dropout and shuffling
+  step: jax.Array   # weight updates so far
+  key: jax.Array    # the member's own stream for dropout and shuffling
+  epoch: jax.Array  # the next epoch's number, counted from the member's lineage start
 
 
 class Sums(NamedTuple):
@@ -71,20 +77,28 @@ def normalize(x_BD_u8):
   return x_BD_u8.astype(jnp.float32) / 255.0
 
 
-def init_state(seed, hparams: HParams, structure: Structure,
-               input_dim: int = 784) -> TrainState:
+def init_state(seed, hparams: HParams, structure: Structure, input_dim: int = 784,
+               first_epoch=0) -> TrainState:
+  """A member's weights and optimizer state from its seed; `first_epoch` numbers its
+  epochs on from where a parent stopped (a continued Hyperband trial)."""
   init_key, run_key = jax.random.split(jax.random.key(seed))
   params = structure.model(hparams).init(
       init_key, jnp.zeros((1, input_dim), jnp.float32))['params']
   opt_state = structure.optimizer_for(hparams).init(params)
-  return TrainState(params, opt_state, jnp.zeros([], jnp.int32), run_key)
+  return TrainState(params, opt_state, jnp.zeros([], jnp.int32), run_key,
+                    jnp.asarray(first_epoch, jnp.int32))
 
 
-def train_step(state: TrainState, x_BD_u8, y_B, hparams: HParams,
-               structure: Structure) -> tuple[TrainState, Sums]:
-  """One Keras weight update; returns the batch's loss (penalty included) as sums."""
+def train_step(state: TrainState, x_BD_u8, y_B, hparams: HParams, structure: Structure,
+               batch_index=0) -> tuple[TrainState, Sums]:
+  """One Keras weight update; returns the batch's loss (penalty included) as sums.
+
+  Dropout masks come from (epoch, batch), so a continued trial, whose update count
+  starts again at 0, never repeats its parent's masks.
+  """
   model = structure.model()
-  dropout_key = jax.random.fold_in(jax.random.fold_in(state.key, 0), state.step)
+  dropout_key = jax.random.fold_in(
+      jax.random.fold_in(jax.random.fold_in(state.key, 0), state.epoch), batch_index)
 
   def cross_entropy(params):
     logits_BC = model.apply({'params': params}, normalize(x_BD_u8), train=True,
@@ -99,18 +113,19 @@ def train_step(state: TrainState, x_BD_u8, y_B, hparams: HParams,
   params = optax.apply_updates(state.params, updates)
   batch = y_B.shape[0]
   sums = Sums(loss * batch, jnp.sum(jnp.argmax(logits_BC, -1) == y_B), jnp.int32(batch))
-  return TrainState(params, opt_state, state.step + 1, state.key), sums
+  return state._replace(params=params, opt_state=opt_state, step=state.step + 1), sums
 
 
-def train_epoch(state: TrainState, x_ND_u8, y_N, hparams: HParams, epoch,
+def train_epoch(state: TrainState, x_ND_u8, y_N, hparams: HParams,
                 structure: Structure) -> tuple[TrainState, Sums]:
-  """One pass over the training rows in Keras' order; the partial last batch is trained."""
+  """One pass over the training rows in Keras' order (or shuffled from the member's key
+  and epoch); the partial last batch is trained; the epoch number advances."""
   n = x_ND_u8.shape[0]
   batch = structure.batch_size
   full_batches, remainder = divmod(n, batch)
   order_N = None
   if structure.shuffle:
-    shuffle_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), epoch)
+    shuffle_key = jax.random.fold_in(jax.random.fold_in(state.key, 1), state.epoch)
     order_N = jax.random.permutation(shuffle_key, n)
 
   def rows(start, size):
@@ -122,15 +137,15 @@ def train_epoch(state: TrainState, x_ND_u8, y_N, hparams: HParams, epoch,
 
   def body(carry, i):
     state, sums = carry
-    state, batch_sums = train_step(state, *rows(i * batch, batch), hparams, structure)
+    state, batch_sums = train_step(state, *rows(i * batch, batch), hparams, structure, i)
     return (state, sums + batch_sums), None
 
   (state, sums), _ = jax.lax.scan(body, (state, Sums.zeros()), jnp.arange(full_batches))
   if remainder:
     state, batch_sums = train_step(state, *rows(full_batches * batch, remainder),
-                                   hparams, structure)
+                                   hparams, structure, full_batches)
     sums = sums + batch_sums
-  return state, sums
+  return state._replace(epoch=state.epoch + 1), sums
 
 
 class Evaluation(NamedTuple):
@@ -188,10 +203,10 @@ class EpochMetrics(NamedTuple):
   val_f1: jax.Array
 
 
-def fit_epoch(state: TrainState, hparams: HParams, epoch, data,
+def fit_epoch(state: TrainState, hparams: HParams, data,
               structure: Structure) -> tuple[TrainState, EpochMetrics]:
   """An epoch as Keras' fit reports it: running train means, then validation."""
-  state, sums = train_epoch(state, data.x_train, data.y_train, hparams, epoch, structure)
+  state, sums = train_epoch(state, data.x_train, data.y_train, hparams, structure)
   val = evaluate(state.params, data.x_val, data.y_val, hparams, structure)
   return state, EpochMetrics(sums.loss / sums.count, sums.correct / sums.count,
                              val.loss, val.accuracy, val.f1)
@@ -227,10 +242,11 @@ def init_tracker(params, tracking: Tracking) -> Tracker:
                  jnp.int32(0), jnp.bool_(False), jnp.int32(0))
 
 
-def tracked_epoch(state: TrainState, tracker: Tracker, hparams: HParams, epoch, data,
+def tracked_epoch(state: TrainState, tracker: Tracker, hparams: HParams, data,
                   structure: Structure, tracking: Tracking):
   """fit_epoch, then the bookkeeping; a stopped member stays frozen as it was."""
-  trained, metrics = fit_epoch(state, hparams, epoch, data, structure)
+  epoch = state.epoch
+  trained, metrics = fit_epoch(state, hparams, data, structure)
   frozen = tracker.stopped
   state = jax.tree.map(lambda old, new: jnp.where(frozen, old, new), state, trained)
   score = getattr(metrics, tracking.objective)
@@ -242,7 +258,7 @@ def tracked_epoch(state: TrainState, tracker: Tracker, hparams: HParams, epoch, 
   stopped = frozen | ((tracking.patience > 0) & (wait >= tracking.patience))
   tracker = Tracker(
       jax.tree.map(keep, state.params, tracker.best_params), keep(score, tracker.best_score),
-      keep(jnp.int32(epoch), tracker.best_epoch),
+      keep(epoch, tracker.best_epoch),
       jnp.where(frozen | ~progress, tracker.monitor_best, monitored),
       jnp.where(frozen, tracker.wait, wait), stopped,
       tracker.epochs_trained + jnp.where(frozen, 0, 1))

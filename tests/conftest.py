@@ -5,12 +5,17 @@ MNIST comes from $MNIST_DIR, else the verified copy beside the checkout
 """
 
 import os
+import pathlib
 import signal
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from jaxmlp import data
+
+import idx_helpers
 
 _BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / 'shared' / 'mnist'
 if not os.environ.get('MNIST_DIR') and _BESIDE_CHECKOUT.is_dir():
@@ -47,3 +52,35 @@ def swallowed_ctrl_c():
   def deliver():
     _CtrlCWhileCollected()  # collected at once
   return deliver
+
+
+# ---------------------------------------------------------------------------
+# Every test stays off the internet and out of the user's cache; real MNIST files.
+
+
+@pytest.fixture(autouse=True)
+def no_internet_and_private_cache(monkeypatch, tmp_path_factory):
+  """Fails any non-local URL and keeps tests out of the user's real cache."""
+  real_urlopen = urllib.request.urlopen
+
+  def guarded(url, *args, **kwargs):
+    host = urllib.parse.urlsplit(getattr(url, 'full_url', url)).hostname
+    assert host == '127.0.0.1', f'test tried to reach {url}'
+    return real_urlopen(url, *args, **kwargs)
+
+  monkeypatch.setattr(urllib.request, 'urlopen', guarded)
+  monkeypatch.setenv('JAXMLP_CACHE_DIR',
+                     str(tmp_path_factory.mktemp('default_cache')))
+
+
+@pytest.fixture(scope='module')
+def mnist_dir() -> pathlib.Path:
+  if not all((idx_helpers.MNIST_DIR / f'{n}.gz').is_file() for n in idx_helpers.NAMES):
+    pytest.skip(f'real MNIST .gz files not found in {idx_helpers.MNIST_DIR}; set '
+                f'MNIST_DIR')
+  return idx_helpers.MNIST_DIR
+
+
+@pytest.fixture(scope='module')
+def mnist(mnist_dir) -> data.Mnist:  # pylint: disable=redefined-outer-name
+  return data.load_idx(str(mnist_dir), mirrors=[], cache_dir=mnist_dir)

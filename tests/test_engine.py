@@ -2,20 +2,21 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from jaxmlp import engine, study, train
+from jaxmlp import checkpoint, devices, engine, interrupt, study, train
 
 STRUCTURE = train.Structure(hidden_sizes=(32, 16), batch_size=128, optimizer='rmsprop',
                             use_l2=True)
 
 
 def _hparams(learning_rates, l2=1e-3):
-  base = {k: v for k, v in study.baseline().items() if k in study.HPARAM_FIELDS}
+  base = study.hparams_of(study.baseline())
   n = len(learning_rates)
   hp = {k: np.full(n, v, np.float32) for k, v in base.items()}
   hp['learning_rate'] = np.asarray(learning_rates, np.float32)
@@ -29,12 +30,12 @@ def _select(hp, k):
 
 @pytest.fixture(scope='module')
 def device_data(small_split):
-  return engine.put_data(small_split, engine.member_mesh())
+  return devices.put_data(small_split, devices.member_mesh())
 
 
 def _run(hp, seeds, data, epochs=2, **kw):
   return engine.run_group(STRUCTURE, hp, np.asarray(seeds), data, epochs,
-                          engine.member_mesh(), **kw)
+                          devices.member_mesh(), **kw)
 
 
 def _assert_same(a, ka, b, kb, rtol=2e-5):
@@ -80,37 +81,24 @@ def test_a_diverging_member_does_not_disturb_the_others(device_data):
   _assert_same(result, 2, calm, 1)
 
 
-def test_members_per_program_fits_the_memory():
-  assert engine.members_per_program(STRUCTURE, 0, 3, 0) == 3
-  assert engine.members_per_program(STRUCTURE, 0, 7, 0) == engine.CPU_MEMBERS_PER_DEVICE
-  assert engine.members_per_program(STRUCTURE, 3, 7, 0) == 3
-  assert engine.members_per_program(STRUCTURE, 7, 7, 0) == 7
-  big = train.Structure(hidden_sizes=(4096, 4096), batch_size=48_000)
-  per_member = engine.bytes_per_member(big)
-  memory = engine._device_memory_bytes(engine.jax.devices()[0])
-  fits = engine.members_per_program(big, 0, 10_000, 0)
-  assert 1 <= fits < 10_000
-  assert fits * per_member <= memory // 2
-
-
 SHARDED_RUN = r'''
 import json, sys, numpy as np, jax
-from jaxmlp import data, engine, study, train
+from jaxmlp import data, devices, engine, study, train
 split = data.split(data.load_idx())
 split = data.Split(split.x_train[:1000], split.y_train[:1000], split.x_val[:500],
                    split.y_val[:500], split.x_test[:500], split.y_test[:500])
-base = {k: v for k, v in study.baseline().items() if k in study.HPARAM_FIELDS}
+base = study.hparams_of(study.baseline())
 hp = {k: np.full(6, v, np.float32) for k, v in base.items()}
 hp['learning_rate'] = np.linspace(1e-3, 6e-3, 6).astype(np.float32)
 s = train.Structure(hidden_sizes=(32,), batch_size=100, shuffle=True)
-mesh = engine.member_mesh()
-device_data = engine.put_data(split, mesh)
+mesh = devices.member_mesh()
+device_data = devices.put_data(split, mesh)
 r = engine.run_group(s, hp, np.arange(6), device_data, 2, mesh)
 # Programs of at most 4: on 4 devices the last 2 members run on 2 of them.
 chunked = engine.run_group(s, hp, np.arange(6), device_data, 2, mesh, max_members=4)
 layouts = {}
 for n in range(1, 10):
-  program_mesh, block = engine.program_layout(mesh, n, chunk=4 * mesh.size)
+  program_mesh, block = devices.program_layout(mesh, n, chunk=4 * mesh.size)
   layouts[n] = [program_mesh.size, block]
 print(json.dumps(dict(devices=len(jax.devices()), per_program=int(r.members_per_program[0]),
                       val=r.history['val_loss'].tolist(), test=r.test_loss.tolist(),
@@ -130,40 +118,6 @@ def _python(script: str, xla_flags: str, *args: str) -> dict:
 
 def _sharded(devices):
   return _python(SHARDED_RUN, f'--xla_force_host_platform_device_count={devices}')
-
-
-CPU_CORES = r'''
-import json, sys, jax
-from jaxmlp import engine
-asked = engine.use_cpu_cores(int(sys.argv[1]))
-print(json.dumps(dict(asked=asked, devices=len(jax.devices()),
-                      cores=engine.usable_cores())))
-'''
-
-
-@pytest.mark.parametrize('cpu_max, cores', [
-    ('max 100000', 2),            # no quota
-    ('150000 100000', 1),         # docker --cpus=1.5: 1 whole core
-    ('800000 100000', 2),         # a quota above the affinity mask's 2 cores
-    (None, 2),                    # no cgroup v2 file
-])
-def test_usable_cores_honours_a_container_quota(monkeypatch, tmp_path, cpu_max, cores):
-  monkeypatch.setattr(engine.os, 'sched_getaffinity', lambda pid: {0, 1}, raising=False)
-  monkeypatch.setattr(engine, 'CGROUP_CPU_MAX', tmp_path / 'cpu.max')
-  if cpu_max is not None:
-    engine.CGROUP_CPU_MAX.write_text(cpu_max + '\n')
-  assert engine.usable_cores() == cores
-
-
-@pytest.mark.parametrize('xla_flags, asked, devices', [
-    ('', 0, 'cores'),      # the default: one device per core
-    ('', 3, 3),
-    ('--xla_force_host_platform_device_count=2', 3, 2),  # XLA_FLAGS wins
-])
-def test_cpu_cores_split_into_devices(xla_flags, asked, devices):
-  out = _python(CPU_CORES, xla_flags, str(asked))
-  assert out['asked'] == (0 if xla_flags else out['devices'])
-  assert out['devices'] == (out['cores'] if devices == 'cores' else devices)
 
 
 def test_members_shard_over_four_devices_with_the_same_numbers(mnist_split):
@@ -192,7 +146,7 @@ def _sgd_hparams(learning_rates):
 
 def test_continuing_from_saved_weights_equals_training_straight_through(device_data):
   """SGD keeps no state, so reloaded weights continue exactly where they stopped."""
-  hp, seeds, mesh = _sgd_hparams([0.05, 0.1]), np.array([0, 1]), engine.member_mesh()
+  hp, seeds, mesh = _sgd_hparams([0.05, 0.1]), np.array([0, 1]), devices.member_mesh()
   straight = engine.run_group(SGD, hp, seeds, device_data, 5, mesh)
   first = engine.run_group(SGD, hp, seeds, device_data, 2, mesh)
   rest = engine.run_group(SGD, hp, seeds, device_data, 3, mesh,
@@ -209,7 +163,7 @@ def jax_tree_allclose(a, b, rtol=1e-5):
 
 
 def test_early_stopped_members_freeze_and_best_weights_are_kept(device_data):
-  hp, mesh = _sgd_hparams([0.05, 3.0]), engine.member_mesh()
+  hp, mesh = _sgd_hparams([0.05, 3.0]), devices.member_mesh()
   tracking = train.Tracking(objective='val_accuracy', monitor='val_loss', patience=1)
   result = engine.run_group(SGD, hp, np.array([0, 1]), device_data, 6, mesh,
                             tracking=tracking)
@@ -237,6 +191,70 @@ def test_a_group_ends_when_every_member_has_stopped(device_data):
   tracking = train.Tracking(monitor='val_loss', patience=1)
   calls = []
   result = engine.run_group(SGD, hp, np.array([0, 1]), device_data, 50,
-                            engine.member_mesh(), tracking=tracking,
+                            devices.member_mesh(), tracking=tracking,
                             on_epoch=lambda done, total, m: calls.append(done))
   assert max(result.epochs_trained) < 50 and len(calls) == max(result.epochs_trained)
+
+
+def _program(hp, seeds, data, epochs, **kw):
+  return engine.run_program(SGD, train.Tracking(), hp, np.asarray(seeds), data, epochs,
+                            devices.member_mesh(), len(seeds), **kw)
+
+
+def _same_result(a, b):
+  """Bit for bit, timings aside."""
+  for name in a.history:
+    np.testing.assert_array_equal(a.history[name], b.history[name], err_msg=name)
+  for field in ('test_loss', 'test_accuracy', 'weight_updates', 'best_epoch'):
+    np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+  for tree in ('initial_params', 'final_params', 'best_params'):
+    engine.jax.tree.map(np.testing.assert_array_equal, getattr(a, tree), getattr(b, tree))
+
+
+def test_a_stopped_program_saves_a_checkpoint_and_resumes_to_identical_results(
+    device_data, tmp_path):
+  hp, seeds = _sgd_hparams([0.05, 0.1, 0.2]), [0, 1, 2]
+  straight = _program(hp, seeds, device_data, 5)
+  policy = checkpoint.Policy.parse('0')   # only when stopped
+  logged = []
+  ckpt = lambda: checkpoint.ProgramCheckpoint(tmp_path / 'p', policy, log=logged.append)
+
+  def stop_after_epoch_2(epoch, metrics):
+    if epoch == 1:
+      signal.raise_signal(signal.SIGTERM)  # deferred: the loop saves, then stops
+
+  with interrupt.remembered(), pytest.raises(interrupt.Stopped) as stopped:
+    _program(hp, seeds, device_data, 5, checkpoint=ckpt(), on_epoch=stop_after_epoch_2)
+  assert stopped.value.exit_code == 143
+  assert stopped.value.where == 'saved a checkpoint at epoch 2 of 5'
+  epochs_run = []
+  with interrupt.remembered():
+    resumed = _program(hp, seeds, device_data, 5, checkpoint=ckpt(),
+                       on_epoch=lambda epoch, metrics: epochs_run.append(epoch))
+  assert logged == ['resumed at epoch 2 of 5 from its checkpoint']
+  assert epochs_run == [2, 3, 4]   # only the rest
+  _same_result(straight, resumed)
+
+
+def test_a_checkpoint_policy_saves_when_due(device_data, tmp_path):
+  hp, seeds = _sgd_hparams([0.05]), [0]
+  ckpt = checkpoint.ProgramCheckpoint(tmp_path / 'p', checkpoint.Policy.parse('2'))
+  saved = []
+  real_save = ckpt.save
+  ckpt.save = lambda done, *args: (saved.append(done), real_save(done, *args))
+  _program(hp, seeds, device_data, 5, checkpoint=ckpt)
+  assert saved == [2, 4]   # not after the last epoch: the members are written then
+  ckpt.delete()
+  assert not (tmp_path / 'p').exists()
+
+
+def test_a_checkpoint_of_another_layout_is_not_used(device_data, tmp_path):
+  hp = _sgd_hparams([0.05, 0.1])
+  policy = checkpoint.Policy.parse('1')
+  _program(hp, [0, 1], device_data, 2,
+           checkpoint=checkpoint.ProgramCheckpoint(tmp_path / 'p', policy))
+  logged = []
+  one = _program(_select(hp, 0), [0], device_data, 2,
+                 checkpoint=checkpoint.ProgramCheckpoint(tmp_path / 'p', policy,
+                                                         log=logged.append))
+  assert logged == [] and int(one.epochs_trained[0]) == 2

@@ -35,7 +35,16 @@ def _launch(args, cwd, env=None):
     (['--study=finetune', '--config.hyperband_factor=1'], 'hyperband_factor must be'),
     (['--study=baseline', '--data_limit=-1'], '--data_limit'),
     (['--study=baseline', '--cpu_devices=-1'], '--cpu_devices'),
-    (['--study=finetune', '--final_batch_size=0'], '--final_batch_size=0 is impossible'),
+    (['--study=finetune', '--final_batch_size=0'], 'final_batch_size=0 is impossible'),
+    (['--study=finetune', '--final_batch_size=48001'], '--final_batch_size=48001 is impossible'),
+    (['--study=baseline', '--config.learning_rate=(0.1, x)'], 'is not a number'),
+    (['--study=baseline', '--config.seeds=(1, 2)'], 'not a sweep axis'),
+    (['--study=baseline', '--config.l2=()'], 'empty sweep axis'),
+    (['--study=baseline', '--config.reference=1'], 'set in the study file only'),
+    (['--study=baseline', '--checkpoint_every=often'], 'is not a checkpoint interval'),
+    (['--study=baseline', '--config.optimizer=(adam, adagrad)'], 'adam, rmsprop, sgd'),
+    (['--study=baseline', '--config.search=random'], 'grid, hyperband'),
+    (['--study=baseline', '--search=hyperband'], 'sweep axes that form a grid'),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   env = {'JAXMLP_CACHE_DIR': str(tmp_path / 'cache')}
@@ -58,6 +67,7 @@ def test_help_lists_the_studies(tmp_path):
   for name in ('batch_size', 'rmsprop', 'init', 'regularization', 'dropout', 'finetune'):
     assert name in result.stdout
   assert '--config.FIELD=VALUE' in result.stdout
+  assert "--config.learning_rate='(0.01, 0.001)'" in result.stdout  # a sweep axis
 
 
 def test_init_study_end_to_end(tmp_path):
@@ -83,5 +93,5 @@ def test_init_study_end_to_end(tmp_path):
   assert '| init | 3 | 11.35 ± 0.00 | 11.34 |' in summary
   assert (study_dir / 'summary.csv').read_text().startswith('configuration,seeds,')
   run = json.loads((study_dir / 'run.json').read_text())
-  assert run['config']['epochs'] == 5 and run['seeds'] == 3
+  assert run['config']['epochs'] == 5 and run['config']['seeds'] == 3
   assert not list(study_dir.rglob('*.tmp'))

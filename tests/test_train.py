@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxmlp import engine, metrics, study, train
+from jaxmlp import devices, metrics, study, train
 
 HPARAMS = {k: jnp.float32(v) for k, v in study.baseline().items()
            if k in study.HPARAM_FIELDS}
@@ -16,7 +16,7 @@ TINY = train.Structure(hidden_sizes=(8,), batch_size=4)
 
 def _epoch(structure, state, x, y, epoch=0, hp=HPARAMS):
   fn = jax.jit(functools.partial(train.train_epoch, structure=structure))
-  return fn(state, jnp.asarray(x), jnp.asarray(y), hp, epoch)
+  return fn(state._replace(epoch=jnp.int32(epoch)), jnp.asarray(x), jnp.asarray(y), hp)
 
 
 @pytest.mark.parametrize('batch_size,updates', [(256, 188), (48_000, 1), (47_999, 2)])
@@ -36,7 +36,7 @@ def test_partial_last_batch_is_trained_and_running_mean_is_batch_weighted(small_
   manual, losses = state0, []
   for start, stop in ((0, 4), (4, 8), (8, 10)):
     manual, batch = train.train_step(manual, jnp.asarray(x[start:stop]),
-                                     jnp.asarray(y[start:stop]), HPARAMS, TINY)
+                                     jnp.asarray(y[start:stop]), HPARAMS, TINY, start // 4)
     losses.append(float(batch.loss) / (stop - start))
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
                state.params, manual.params)
@@ -85,9 +85,25 @@ def test_one_epoch_of_the_baseline_on_real_mnist(mnist_split):
   structure = train.Structure()
   state = train.init_state(0, HPARAMS, structure)
   fit = jax.jit(functools.partial(train.fit_epoch, structure=structure))
-  state, metrics = fit(state, HPARAMS, 0,
-                       engine.put_data(mnist_split, engine.member_mesh()))
+  state, metrics = fit(state, HPARAMS, devices.put_data(mnist_split, devices.member_mesh()))
   assert int(state.step) == 188
   assert float(metrics.val_accuracy) > 0.93
   assert float(metrics.train_loss) < 0.5
 
+
+
+def test_an_epoch_advances_the_epoch_number_and_draws_new_dropout_masks(small_split):
+  """Masks come from (epoch, batch): a continued trial, whose update count restarts,
+  never repeats its parent's masks."""
+  x, y = small_split.x_train[:64], small_split.y_train[:64]
+  dropped = train.Structure(hidden_sizes=(16,), batch_size=16, use_dropout=True)
+  hp = {**HPARAMS, 'dropout_rate': jnp.float32(0.3)}
+  start = train.init_state(0, hp, dropped)
+  kernel = lambda s: np.asarray(s.params['hidden_0']['kernel'])
+  a, _ = _epoch(dropped, start, x, y, epoch=0, hp=hp)
+  assert int(a.epoch) == 1 and int(a.step) == 4
+  again, _ = _epoch(dropped, start, x, y, epoch=0, hp=hp)
+  later, _ = _epoch(dropped, start, x, y, epoch=3, hp=hp)
+  np.testing.assert_array_equal(kernel(a), kernel(again))
+  assert not np.allclose(kernel(a), kernel(later))   # same step count, other masks
+  assert int(later.epoch) == 4

@@ -1,0 +1,165 @@
+"""--config.FIELD=VALUE: any field of a study's config from the command line.
+
+A tuple of values makes a member field (study.MEMBER_FIELDS) a sweep axis, or replaces
+the axis it already was: --config.learning_rate='(0.01, 0.001)',
+--config.optimizer='(adam, sgd)', --config.hidden_sizes='((64,), (128, 64, 32))'.
+A command-line value wins over the study's arms as well.
+"""
+
+import ast
+from typing import Any
+
+import ml_collections
+
+from jaxmlp import study as study_lib
+from jaxmlp.errors import UserError
+
+PREFIX = '--config.'
+
+HELP = (
+    "Override a field of the study's config: --config.FIELD=VALUE. A tuple of values "
+    "makes a member field a sweep axis, or replaces the axis it was: "
+    "--config.learning_rate='(0.01, 0.001)', --config.optimizer='(adam, rmsprop)', "
+    "--config.hidden_sizes='((64,), (128, 64, 32))' (or '(64, 128x64x32)'), "
+    "--config.batch_size='(32, 256)'. A single value narrows an axis: "
+    "--config.batch_size=256. --config.arm=NAME runs one arm of a study. Member fields: "
+    f"{', '.join(study_lib.MEMBER_FIELDS)}. Run-wide fields (one value): "
+    f"{', '.join(f for f in study_lib.RUN_FIELDS + study_lib.FREE_FIELDS if f not in study_lib.FILE_ONLY_FIELDS)}.")
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+  """(argv without the --config.FIELD overrides, [(FIELD, VALUE text)] in order)."""
+  rest, found = [], []
+  args = iter(argv)
+  for arg in args:
+    if arg == '--':
+      rest += [arg, *args]
+      break
+    if not arg.startswith(PREFIX):
+      rest.append(arg)
+      continue
+    field, has_value, text = arg[len(PREFIX):].partition('=')
+    if not has_value:
+      text = next(args, None)
+      if text is None:
+        raise UserError(f'{arg} needs a value: {arg}=VALUE')
+    found.append((field, text))
+  return rest, found
+
+
+def _literal(text: str) -> Any:
+  """A Python literal, or bare words: adam -> 'adam', (adam, sgd) -> ('adam', 'sgd'),
+  128x256 -> (128, 256)."""
+  text = text.strip()
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    pass
+  if text.startswith('(') and text.endswith(')'):
+    inner = text[1:-1].strip()
+    parts = [p.strip() for p in inner.split(',')] if inner else []
+    if parts and not parts[-1]:
+      parts = parts[:-1]  # a trailing comma: (adam,)
+    return tuple(_literal(p) for p in parts)
+  if 'x' in text and all(p.isdigit() for p in text.split('x')):
+    return tuple(int(p) for p in text.split('x'))
+  return text
+
+
+def _kind_of(field: str) -> type:
+  return type(study_lib.baseline()[field])
+
+
+def _one(field: str, value: Any, text: str) -> Any:
+  """One value of `field`, as the baseline types it; refuses what cannot be."""
+  kind = _kind_of(field)
+  wrong = lambda what: UserError(f'--config.{field}={text} is not {what}')
+  if field == 'hidden_sizes':
+    if isinstance(value, int) and not isinstance(value, bool):
+      value = (value,)
+    if not (isinstance(value, tuple) and value and
+            all(isinstance(h, int) and not isinstance(h, bool) for h in value)):
+      raise wrong("a network's layer widths, e.g. '(128, 256)' or 128x256")
+    return value
+  if kind is bool:
+    if isinstance(value, str) and value.lower() in ('true', 'false', 'yes', 'no'):
+      return value.lower() in ('true', 'yes')
+    if isinstance(value, int) and value in (0, 1):
+      return bool(value)
+    raise wrong('True or False')
+  if kind is float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+      return float(value)
+    raise wrong("a number (or a tuple of numbers, e.g. '(0.01, 0.001)')")
+  if kind is int:
+    if isinstance(value, float) and value.is_integer():
+      value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+      return value
+    raise wrong('a whole number')
+  if kind is str:
+    if isinstance(value, (tuple, list, dict)):
+      raise wrong('a word')
+    return str(value)
+  raise wrong('settable from the command line')
+
+
+def parse(field: str, text: str) -> Any:
+  """The value `text` gives `field`: one value, or a tuple (a sweep axis)."""
+  baseline = study_lib.baseline()
+  if field not in baseline:
+    raise UserError(f"unknown config field {field!r}: --config.FIELD must be one of "
+                    f"{', '.join(f for f in baseline if f not in study_lib.FILE_ONLY_FIELDS)}")
+  if field in study_lib.FILE_ONLY_FIELDS:
+    raise UserError(f'--config.{field} is set in the study file only: copy the file from '
+                    'configs/, edit it and pass --study=PATH.py')
+  value = _literal(text)
+  if isinstance(value, list):
+    value = tuple(value)
+  is_axis = isinstance(value, tuple) and (
+      field != 'hidden_sizes' or (bool(value) and
+                                  all(isinstance(v, (tuple, list, int)) for v in value) and
+                                  any(isinstance(v, (tuple, list)) for v in value)))
+  if not is_axis:
+    return _one(field, value, text)
+  if field not in study_lib.MEMBER_FIELDS:
+    raise UserError(f'--config.{field}={text}: {field} is one value for the whole run, '
+                    'not a sweep axis')
+  if not value:
+    raise UserError(f'--config.{field}={text} is an empty sweep axis: give at least one value')
+  values = tuple(_one(field, tuple(v) if isinstance(v, list) else v, text) for v in value)
+  if len(set(values)) != len(values):
+    raise UserError(f'--config.{field}={text} repeats a value: give each value once')
+  return values
+
+
+def _pin_references(config: ml_collections.ConfigDict, field: str) -> None:
+  """The original's numbers belong to the study file's value of `field`: a reference
+  row that did not name it gets that value, so that only the members that keep it
+  are compared with the original."""
+  if field not in study_lib.MEMBER_FIELDS:
+    return
+  rows = []
+  for row in config.reference:
+    row = dict(row)
+    if field not in row:
+      arm = config.arms.get(row.get('arm', ''), {})
+      value = arm[field] if field in arm else config[field]
+      if not study_lib.is_sweep(field, value):
+        row[field] = value
+    rows.append(row)
+  config.reference = tuple(rows)
+
+
+def apply(config: ml_collections.ConfigDict,
+          overrides: list[tuple[str, str]]) -> ml_collections.ConfigDict:
+  """The config with every override applied, over the arms' values too."""
+  with config.unlocked():
+    for field, text in overrides:
+      value = parse(field, text)
+      _pin_references(config, field)
+      config[field] = value
+      for arm in config.arms.values():
+        if field in arm:
+          arm[field] = value
+  return config

@@ -1,0 +1,41 @@
+"""The searches a study can run (config.search), each ending with its best configuration."""
+
+import dataclasses
+from typing import Any
+
+import ml_collections
+
+from jaxmlp import results
+from jaxmlp import runner
+from jaxmlp import study as study_lib
+
+
+@dataclasses.dataclass
+class Outcome:
+  best: study_lib.Member                       # the best configuration (seed 0's member)
+  records: list[dict[str, Any]] | None = None  # grid: every member's record
+  search: Any = None                           # what the report shows of another search
+
+
+def grid(config: ml_collections.ConfigDict, settings: runner.Settings,
+         data: runner.DeviceData) -> Outcome:
+  """Every configuration x seed; the best by the objective (mean over seeds)."""
+  records = runner.run_grid(config, settings, data)
+  label = results.best_label(results.by_configuration(records), config.objective)
+  best = next(m for m in study_lib.expand(config, 1) if m.label == label)
+  return Outcome(best, records=records)
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Refuses a search the study cannot run, before anything trains."""
+  if config.search == 'hyperband':
+    from jaxmlp import hyperband_search  # pylint: disable=g-import-not-at-top
+    hyperband_search.space_of(study_lib.expand(config, 1))
+
+
+def run(config: ml_collections.ConfigDict, settings: runner.Settings,
+        data: runner.DeviceData) -> Outcome:
+  if config.search == 'hyperband':
+    from jaxmlp import hyperband_search  # pylint: disable=g-import-not-at-top
+    return hyperband_search.run(config, settings, data)
+  return grid(config, settings, data)
