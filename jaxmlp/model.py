@@ -28,11 +28,18 @@ def kernel_initializer(kind: str, mean=0.0, stddev=0.05) -> Initializer:
   raise ValueError(f'unknown kernel_init {kind!r}; choose from {KERNEL_INITS}')
 
 
-def dropout(x, rate, rng):
-  """Inverted dropout whose rate may be a traced array (nn.Dropout needs a constant)."""
-  keep = 1.0 - rate
+def dropout_constants(rate: float) -> dict[str, float]:
+  """The keep probability and the scale of Keras' Dropout(rate), formed in float64 on
+  the host as TF-Keras forms them (`1 - rate`, then `1 / (1 - rate)`)."""
+  keep = 1.0 - float(rate)
+  return {'dropout_keep': keep, 'dropout_scale': 1.0 / keep}
+
+
+def dropout(x, keep, scale, rng):
+  """Inverted dropout with traced constants (nn.Dropout needs a constant rate): kept
+  units are multiplied by `scale`, as tf.nn.dropout multiplies by 1 / keep."""
   mask = jax.random.bernoulli(rng, keep, x.shape)
-  return jnp.where(mask, x / keep, 0.0)
+  return jnp.where(mask, x * scale, 0.0)
 
 
 class MLP(nn.Module):
@@ -43,14 +50,14 @@ class MLP(nn.Module):
   kernel_init: Initializer = nn.initializers.glorot_uniform()
 
   @nn.compact
-  def __call__(self, x_BD, *, train: bool = False, dropout_rate=0.0):
+  def __call__(self, x_BD, *, train: bool = False, dropout_keep=1.0, dropout_scale=1.0):
     x = x_BD
     for i, size in enumerate(self.hidden_sizes):
       x = nn.Dense(size, kernel_init=self.kernel_init,
                    bias_init=nn.initializers.zeros, name=f'hidden_{i}')(x)
       x = nn.relu(x)
       if self.use_dropout and train:
-        x = dropout(x, dropout_rate, self.make_rng('dropout'))
+        x = dropout(x, dropout_keep, dropout_scale, self.make_rng('dropout'))
     return nn.Dense(self.num_classes, kernel_init=self.kernel_init,
                     bias_init=nn.initializers.zeros, name='output')(x)
 

@@ -165,7 +165,7 @@ def train_members(members: list[study_lib.Member], data: DeviceData, *, config,
         if initial_params is not None:
           starts = jax.tree.map(lambda *xs: np.stack(xs),
                                 *(initial_params[index_of[id(m)]] for m in these))
-        hparams = {f: np.array([m.hparams[f] for m in these]) for f in study_lib.HPARAM_FIELDS}
+        hparams = {f: np.array([m.hparams[f] for m in these]) for f in these[0].hparams}
         try:
           result = engine.run_program(
               structure, tracking, hparams, np.array([m.seed for m in these]), data.get(),

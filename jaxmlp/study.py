@@ -158,8 +158,12 @@ def axis_values(field: str, value) -> tuple:
 
 
 def hparams_of(values: dict[str, Any]) -> dict[str, float]:
-  """A member's traced hyperparameters, as float64 host numbers."""
-  return {f: float(values[f]) for f in HPARAM_FIELDS}
+  """A member's traced hyperparameters, as float64 host numbers, with the constants
+  Keras forms from them in float64 (1 - beta: optim.complements; dropout's keep
+  probability and scale: model.dropout_constants)."""
+  hparams = {f: float(values[f]) for f in HPARAM_FIELDS}
+  return {**hparams, **optim.complements(hparams),
+          **model_lib.dropout_constants(hparams['dropout_rate'])}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from jaxmlp import devices, engine, study, train
 mesh = devices.member_mesh()
 block, members = 2, 2 * len(jax.devices())
 spec = jax.ShapeDtypeStruct
-hparams = {k: spec((members,), jnp.float32) for k in study.HPARAM_FIELDS}
+hparams = {k: spec((members,), jnp.float32) for k in study.hparams_of(study.baseline())}
 data = devices.DeviceData(spec((300, 784), jnp.uint8), spec((300,), jnp.int32),
                           spec((50, 784), jnp.uint8), spec((50,), jnp.int32),
                           spec((60, 784), jnp.uint8), spec((60,), jnp.int32))

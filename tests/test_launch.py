@@ -14,37 +14,16 @@ def _launch(args, cwd, env=None):
                         capture_output=True, text=True, timeout=600)
 
 
+# One case per way a command line can be refused, each as a user meets it.
 @pytest.mark.parametrize('args,message', [
     (['--study=nope'], "unknown study 'nope'"),
     ([], 'choose a study with --study=NAME'),
-    (['--study=batch_size', '--config.batch_size=0'], 'batch size must be'),
-    (['--study=batch_size', '--config.batch_size=48001'], 'from 1 to 48000'),
-    (['--study=baseline', '--config.learning_rate=-0.001'], 'learning rate'),
-    (['--study=regularization', '--config.l2=-0.1'], 'alpha must be'),
-    (['--study=dropout', '--config.l1=-1'], 'alpha must be'),
-    (['--study=dropout', '--config.dropout_rate=1.0'], r'dropout rate must be in [0, 1)'),
-    (['--study=dropout', '--config.dropout_rate=-0.5'], r'dropout rate must be in [0, 1)'),
-    (['--study=baseline', '--config.batch_size=big'], '--config.batch_size=big'),
-    (['--study=baseline', '--config.nofield=1'], 'unknown config field'),
     (['--study=baseline', '--bogus=1'], "Unknown command line flag 'bogus'"),
     (['--study=baseline', '--seeds=0'], 'run at least 1 seed'),
-    (['--study=baseline', '--epochs=0'], 'at least 1 epoch'),
-    (['--study=baseline', '--data_dir=/nonexistent'], 'MNIST not found'),
-    (['--study=all', '--config.l2=0.1'], '--config overrides need a single study'),
-    (['--study=finetune', '--config.objective=f1'], 'val_accuracy, val_loss, val_f1'),
-    (['--study=finetune', '--config.hyperband_factor=1'], 'hyperband_factor must be'),
-    (['--study=baseline', '--data_limit=-1'], '--data_limit'),
-    (['--study=baseline', '--cpu_devices=-1'], '--cpu_devices'),
-    (['--study=finetune', '--final_batch_size=0'], 'final_batch_size=0 is impossible'),
-    (['--study=finetune', '--final_batch_size=48001'], '--final_batch_size=48001 is impossible'),
     (['--study=baseline', '--config.learning_rate=(0.1, x)'], 'is not a number'),
-    (['--study=baseline', '--config.seeds=(1, 2)'], 'not a sweep axis'),
-    (['--study=baseline', '--config.l2=()'], 'empty sweep axis'),
-    (['--study=baseline', '--config.reference=1'], 'set in the study file only'),
+    (['--study=batch_size', '--config.batch_size=48001'], 'from 1 to 48000'),
+    (['--study=baseline', '--data_dir=/nonexistent'], 'MNIST not found'),
     (['--study=baseline', '--checkpoint_every=often'], 'is not a checkpoint interval'),
-    (['--study=baseline', '--config.optimizer=(adam, adagrad)'], 'adam, rmsprop, sgd'),
-    (['--study=baseline', '--config.search=random'], 'grid, hyperband'),
-    (['--study=baseline', '--search=hyperband'], 'sweep axes that form a grid'),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   env = {'JAXMLP_CACHE_DIR': str(tmp_path / 'cache')}
@@ -59,6 +38,46 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   assert lines[-1].startswith('error: ') and message in lines[-1]
   assert 'Traceback' not in result.stderr
   assert not (tmp_path / 'out').exists()  # refused before anything ran
+
+
+# The rest of what is refused before anything runs, through the same parsing and
+# checks, in this process (a process each costs seconds).
+@pytest.mark.parametrize('args,message', [
+    (['--study=batch_size', '--config.batch_size=0'], 'batch size must be'),
+    (['--study=baseline', '--config.learning_rate=-0.001'], 'learning rate'),
+    (['--study=regularization', '--config.l2=-0.1'], 'alpha must be'),
+    (['--study=dropout', '--config.l1=-1'], 'alpha must be'),
+    (['--study=dropout', '--config.dropout_rate=1.0'], r'dropout rate must be in [0, 1)'),
+    (['--study=dropout', '--config.dropout_rate=-0.5'], r'dropout rate must be in [0, 1)'),
+    (['--study=baseline', '--config.batch_size=big'], '--config.batch_size=big'),
+    (['--study=baseline', '--config.nofield=1'], 'unknown config field'),
+    (['--study=baseline', '--epochs=0'], 'at least 1 epoch'),
+    (['--study=all', '--config.l2=0.1'], '--config overrides need a single study'),
+    (['--study=finetune', '--config.objective=f1'], 'val_accuracy, val_loss, val_f1'),
+    (['--study=finetune', '--config.hyperband_factor=1'], 'hyperband_factor must be'),
+    (['--study=baseline', '--data_limit=-1'], '--data_limit'),
+    (['--study=baseline', '--cpu_devices=-1'], '--cpu_devices'),
+    (['--study=finetune', '--final_batch_size=0'], 'final_batch_size=0 is impossible'),
+    (['--study=finetune', '--final_batch_size=48001'], '--final_batch_size=48001 is impossible'),
+    (['--study=baseline', '--config.seeds=(1, 2)'], 'not a sweep axis'),
+    (['--study=baseline', '--config.l2=()'], 'empty sweep axis'),
+    (['--study=baseline', '--config.reference=1'], 'set in the study file only'),
+    (['--study=baseline', '--config.optimizer=(adam, adagrad)'], 'adam, rmsprop, sgd'),
+    (['--study=baseline', '--config.search=random'], 'grid, hyperband'),
+    (['--study=baseline', '--search=hyperband'], 'sweep axes that form a grid'),
+    (['--study=baseline', '--config.hidden_sizes=(128, 0)'], 'positive layer widths'),
+])
+def test_what_is_refused_before_anything_runs(tmp_path, capsys, args, message):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from jaxmlp import launch  # pylint: disable=g-import-not-at-top
+  flags.FLAGS.unparse_flags()
+  with pytest.raises(SystemExit) as exit_:
+    launch.main(launch.parse_flags(['jaxmlp.launch', *args,
+                                    f'--output_dir={tmp_path}/out']))
+  assert exit_.value.code == 2
+  lines = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
+  assert lines[-1].startswith('error: ') and message in lines[-1], lines
+  assert not (tmp_path / 'out').exists()
 
 
 def test_help_lists_the_studies(tmp_path):

@@ -55,18 +55,29 @@ def test_dropout_only_in_training_and_scaled():
   mlp = model_lib.MLP((64,), use_dropout=True)
   params = mlp.init(jax.random.key(0), jnp.zeros((1, 784)))['params']
   x = jnp.ones((500, 784))
+  half = model_lib.dropout_constants(0.5)
   evaluation = mlp.apply({'params': params}, x)
-  again = mlp.apply({'params': params}, x, train=False, dropout_rate=0.5)
+  again = mlp.apply({'params': params}, x, train=False, **half)
   np.testing.assert_array_equal(evaluation, again)
-  trained = mlp.apply({'params': params}, x, train=True, dropout_rate=0.5,
+  trained = mlp.apply({'params': params}, x, train=True, **half,
                       rngs={'dropout': jax.random.key(1)})
   assert not np.allclose(trained, evaluation)
+
+
+def test_dropout_keeps_units_at_keras_rate_and_scales_them_as_tf_does():
+  hidden = jax.random.uniform(jax.random.key(3), (400, 256), minval=0.1)
+  constants = model_lib.dropout_constants(0.3)
+  dropped = model_lib.dropout(hidden, jnp.float32(constants['dropout_keep']),
+                              jnp.float32(constants['dropout_scale']), jax.random.key(2))
+  kept = np.asarray(dropped) != 0
+  np.testing.assert_allclose(kept.mean(), 0.7, atol=0.01)
+  # tf.nn.dropout: x * (1 / (1 - rate)), the scale formed in float64 and rounded once
+  # (which x / 0.7 in float32 is not, for some x).
+  scale = np.float32(1 / (1 - 0.3))
+  np.testing.assert_array_equal(np.asarray(dropped)[kept], np.asarray(hidden)[kept] * scale)
+  assert np.any(np.asarray(hidden)[kept] / np.float32(0.7) != np.asarray(hidden)[kept] * scale)
   # Inverted dropout keeps the expected activation.
-  hidden = jax.nn.relu(x @ params['hidden_0']['kernel'])
-  dropped = model_lib.dropout(hidden, 0.3, jax.random.key(2))
-  np.testing.assert_allclose(dropped.mean(), hidden.mean(), rtol=0.05)
-  zero_fraction = float(jnp.mean((dropped == 0) & (hidden != 0)) / jnp.mean(hidden != 0))
-  np.testing.assert_allclose(zero_fraction, 0.3, atol=0.02)
+  np.testing.assert_allclose(dropped.mean(), hidden.mean(), rtol=0.02)
 
 
 def test_hidden_kernel_mask():

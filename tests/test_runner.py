@@ -51,11 +51,18 @@ def _signal_inside_the_second_program(out: Path, signum) -> subprocess.Completed
                              text=True)
   study_dir = out / 'dropout'
   deadline = time.monotonic() + 300
-  while not (all((study_dir / 'members' / m / 'result.json').is_file() for m in FIRST) and
-             any(p.name.isdigit() for p in study_dir.glob('checkpoints/members/*/*'))):
-    assert process.poll() is None, process.communicate()
-    assert time.monotonic() < deadline
-    time.sleep(0.02)
+
+  def wait_for(condition):
+    while not condition():
+      assert process.poll() is None, process.communicate()
+      assert time.monotonic() < deadline
+      time.sleep(0.02)
+
+  wait_for(lambda: all((study_dir / 'members' / m / 'result.json').is_file() for m in FIRST))
+  # The first program's checkpoints may linger for a moment: wait for the second's.
+  first = {p.name for p in study_dir.glob('checkpoints/members/*')}
+  wait_for(lambda: any(p.name.isdigit() and p.parent.name not in first
+                       for p in study_dir.glob('checkpoints/members/*/*')))
   process.send_signal(signum)
   stdout, stderr = process.communicate(timeout=120)
   return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)

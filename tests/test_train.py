@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from jaxmlp import devices, metrics, study, train
+from jaxmlp import model as model_lib
 
-HPARAMS = {k: jnp.float32(v) for k, v in study.baseline().items()
-           if k in study.HPARAM_FIELDS}
+HPARAMS = {k: jnp.float32(v) for k, v in study.hparams_of(study.baseline()).items()}
 TINY = train.Structure(hidden_sizes=(8,), batch_size=4)
 
 
@@ -97,7 +97,7 @@ def test_an_epoch_advances_the_epoch_number_and_draws_new_dropout_masks(small_sp
   never repeats its parent's masks."""
   x, y = small_split.x_train[:64], small_split.y_train[:64]
   dropped = train.Structure(hidden_sizes=(16,), batch_size=16, use_dropout=True)
-  hp = {**HPARAMS, 'dropout_rate': jnp.float32(0.3)}
+  hp = {**HPARAMS, **{k: jnp.float32(v) for k, v in model_lib.dropout_constants(0.3).items()}}
   start = train.init_state(0, hp, dropped)
   kernel = lambda s: np.asarray(s.params['hidden_0']['kernel'])
   a, _ = _epoch(dropped, start, x, y, epoch=0, hp=hp)
@@ -107,3 +107,12 @@ def test_an_epoch_advances_the_epoch_number_and_draws_new_dropout_masks(small_sp
   np.testing.assert_array_equal(kernel(a), kernel(again))
   assert not np.allclose(kernel(a), kernel(later))   # same step count, other masks
   assert int(later.epoch) == 4
+
+
+def test_inputs_are_the_correctly_rounded_float32_quotients_keras_trains_on():
+  pixels = np.arange(256, dtype=np.uint8)
+  keras = pixels.astype(np.float32) / np.float32(255)   # numpy: correctly rounded
+  np.testing.assert_array_equal(jax.jit(train.normalize)(pixels), keras)
+  # What the table avoids: XLA compiles x / 255 as x * (1/255).
+  divided = jax.jit(lambda x: x.astype(jnp.float32) / 255.0)(pixels)
+  assert np.sum(np.asarray(divided) != keras) == 126
