@@ -87,6 +87,31 @@ def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
   return _save(fig, path)
 
 
+def overlaid_curves(configurations: list[tuple[str, list[dict[str, Any]]]], objective: str,
+                    title: str, path: Path) -> Path:
+  """Validation accuracy above, validation loss below, one colour per configuration
+  (mean over its seeds), so that the best ones compare at a glance."""
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True)
+  colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
+  for i, (label, runs) in enumerate(configurations):
+    for axis, name in ((top, 'val_accuracy'), (bottom, 'val_loss')):
+      values = series(runs, name)
+      with np.errstate(all='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+      axis.plot(np.arange(1, len(mean) + 1), mean, color=colours[i % len(colours)],
+                lw=1.6, label=label if axis is top else None)
+  top.set_ylabel('validation accuracy')
+  bottom.set_ylabel('validation loss')
+  bottom.set_xlabel('epoch')
+  bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+  for axis in (top, bottom):
+    axis.grid(alpha=0.3)
+  top.legend(fontsize=7, loc='lower right')
+  top.set_title(f'{title}\n(ranked by {objective}; mean over seeds)', fontsize=11)
+  return _save(fig, path)
+
+
 def weight_violins(initial: dict, final: dict, title: str, path: Path) -> Path:
   """Kernel values of each layer before and after training (one seed)."""
   rng = np.random.default_rng(0)

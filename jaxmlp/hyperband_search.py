@@ -39,6 +39,7 @@ class Search:
   trials: list[TrialResult]
   best: TrialResult
   stop_reason: str
+  kind: str = 'hyperband'
 
 
 def _encode(field: str, value) -> Any:

@@ -66,6 +66,7 @@ def remembered():
     for s, handler in previous.items():
       signal.signal(s, handler)
     sys.unraisablehook = previous_hook
+    _requested.clear()   # a request belongs to the run it stopped
 
 
 @contextlib.contextmanager

@@ -61,6 +61,17 @@ _CPU_DEVICES = flags.DEFINE_integer(
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar per compiled '
                               'program; --progress=false for logs and CI.')
 _CHECKPOINT_EVERY = flags.DEFINE_string('checkpoint_every', 'auto', checkpoint_lib.POLICY_HELP)
+_STORAGE = flags.DEFINE_string(
+    'storage', None, '--search=optuna: where the Optuna study lives: an RDB URL '
+    '(postgresql://..., mysql://..., sqlite:///...) or a journal file (PATH.log) that '
+    'several workers share; default OUTPUT_DIR/STUDY/optuna.db (SQLite).')
+_WORKER_ID = flags.DEFINE_integer(
+    'worker_id', 0, '--search=optuna: this worker\'s number among several on one study '
+    '(it offsets the sampler\'s seed).', lower_bound=0)
+_SEARCH_ONLY = flags.DEFINE_bool(
+    'search_only', False, '--search=optuna: an extra worker: run trials, then stop (the '
+    'worker without this flag waits for the study to end, retrains the best '
+    'configuration and writes the report).')
 
 # Shorthands for config fields (a given flag sets the field; else the study's value).
 _SHORTHANDS = {
@@ -73,7 +84,8 @@ _SHORTHANDS = {
         'search', None, list(study_lib.SEARCHES),
         "grid (the default): every configuration x seed. hyperband: keras_tuner's "
         'Hyperband over the configurations (the original\'s finetune search), each round '
-        'trained at once. = --config.search'),
+        'trained at once. optuna: Optuna\'s sampler and pruner fill the programs\' slots '
+        '(--config.optuna_*). = --config.search'),
     'final_batch_size': flags.DEFINE_integer(
         'final_batch_size', None, 'Batch size of the final retraining of the best '
         "configuration (studies with final_epochs > 0; default 32, Keras' default, as "
@@ -194,7 +206,9 @@ def main(argv):
       key = (config.data_source, config.data_checksums, config.validation_split,
              config.data_limit)
       path = pipeline.run_study(config, splits[key], output_dir=output_dir, command=command,
-                       source=source, checkpoint_every=policy, progress=_PROGRESS.value)
+                                source=source, checkpoint_every=policy,
+                                progress=_PROGRESS.value, storage=_STORAGE.value,
+                                worker_id=_WORKER_ID.value, search_only=_SEARCH_ONLY.value)
       if path is not None:
         print(f'report: {path}', flush=True)
     if _STUDY.value == ALL and hosts.is_primary():

@@ -11,6 +11,7 @@ from typing import Any
 
 import ml_collections
 
+from jaxmlp import space
 from jaxmlp import study as study_lib
 from jaxmlp.errors import UserError
 
@@ -47,20 +48,45 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
   return rest, found
 
 
+DISTRIBUTIONS = {'uniform': space.uniform, 'loguniform': space.log_uniform,
+                 'int': space.integer, 'logint': lambda low, high: space.integer(low, high,
+                                                                               log=True),
+                 'choice': space.categorical}
+
+
+def _split_top(text: str) -> list[str]:
+  """`text` split at the commas outside parentheses."""
+  parts, depth, current = [], 0, ''
+  for c in text:
+    if c == ',' and depth == 0:
+      parts.append(current.strip())
+      current = ''
+      continue
+    depth += (c == '(') - (c == ')')
+    current += c
+  if current.strip():
+    parts.append(current.strip())
+  return parts
+
+
 def _literal(text: str) -> Any:
   """A Python literal, or bare words: adam -> 'adam', (adam, sgd) -> ('adam', 'sgd'),
-  128x256 -> (128, 256)."""
+  128x256 -> (128, 256); or a distribution: loguniform(1e-4, 1e-1), uniform(a, b),
+  int(a, b), logint(a, b), choice(a, b, ...)."""
   text = text.strip()
   try:
     return ast.literal_eval(text)
   except (ValueError, SyntaxError):
     pass
+  name, paren, rest = text.partition('(')
+  if paren and name.strip() in DISTRIBUTIONS and rest.endswith(')'):
+    args = [_literal(a) for a in _split_top(rest[:-1])]
+    try:
+      return DISTRIBUTIONS[name.strip()](*args)
+    except (TypeError, ValueError) as e:
+      raise UserError(f'{text} is not a distribution: {e}') from e
   if text.startswith('(') and text.endswith(')'):
-    inner = text[1:-1].strip()
-    parts = [p.strip() for p in inner.split(',')] if inner else []
-    if parts and not parts[-1]:
-      parts = parts[:-1]  # a trailing comma: (adam,)
-    return tuple(_literal(p) for p in parts)
+    return tuple(_literal(p) for p in _split_top(text[1:-1]))
   if 'x' in text and all(p.isdigit() for p in text.split('x')):
     return tuple(int(p) for p in text.split('x'))
   return text
@@ -116,6 +142,11 @@ def parse(field: str, text: str) -> Any:
   value = _literal(text)
   if isinstance(value, list):
     value = tuple(value)
+  if space.has_distribution(field, value):
+    if field not in study_lib.MEMBER_FIELDS:
+      raise UserError(f'--config.{field}={text}: {field} is one value for the whole run, '
+                      'not a search dimension')
+    return _distribution(field, value, text)
   is_axis = isinstance(value, tuple) and (
       field != 'hidden_sizes' or (bool(value) and
                                   all(isinstance(v, (tuple, list, int)) for v in value) and
@@ -149,6 +180,23 @@ def _pin_references(config: ml_collections.ConfigDict, field: str) -> None:
         row[field] = value
     rows.append(row)
   config.reference = tuple(rows)
+
+
+def _distribution(field: str, value, text: str):
+  """A distribution (or a network whose layers hold some) with its values typed."""
+  if field == 'hidden_sizes' and not space.is_distribution(value):
+    return tuple(_distribution('hidden_sizes[]', v, text) if space.is_distribution(v)
+                 else _one('hidden_sizes', v, text)[0] for v in value)
+  kind = value[space.KEY]
+  if kind == 'categorical':
+    target = 'batch_size' if field == 'hidden_sizes[]' else field
+    choices = tuple(_one(target, c, text) for c in value['choices'])
+    return space.categorical(*choices)
+  if field != 'hidden_sizes[]' and _kind_of(field) not in (int, float):
+    raise UserError(f'--config.{field}={text}: {field} takes a categorical '
+                    "(choice(a, b)), not a numeric distribution")
+  space.check(field, value)
+  return value
 
 
 def apply(config: ml_collections.ConfigDict,

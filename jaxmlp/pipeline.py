@@ -8,7 +8,6 @@ from typing import Any
 import jax
 import ml_collections
 
-from jaxmlp import checkpoint as checkpoint_lib
 from jaxmlp import data as data_lib
 from jaxmlp import hosts
 from jaxmlp import interrupt
@@ -25,11 +24,12 @@ from jaxmlp.errors import UserError
 def validate(config: ml_collections.ConfigDict, rows: int) -> None:
   """The run, the study's members, and those its final retraining would train."""
   study_lib.validate_run(config)
-  study_lib.validate(study_lib.expand(config), rows)
-  searches.validate(config)
+  if config.search != 'optuna':   # an Optuna trial's values are checked as it is asked
+    study_lib.validate(study_lib.expand(config), rows)
+  searches.validate(config, rows)
   if config.final_epochs:
     final = [dataclasses.replace(m, values=dict(m.values, batch_size=config.final_batch_size))
-             for m in study_lib.expand(config, 1)]
+             for m in searches.configurations(config)]
     try:
       study_lib.validate(final, rows)
     except UserError as e:
@@ -37,15 +37,15 @@ def validate(config: ml_collections.ConfigDict, rows: int) -> None:
 
 
 def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, output_dir: Path,
-              command: str, source: Path | None = None,
-              checkpoint_every: checkpoint_lib.Policy = checkpoint_lib.Policy('auto'),
-              progress: bool = True) -> Path | None:
+              command: str, source: Path | None = None, **settings) -> Path | None:
   """One study: its search, then its final retraining if it has one; returns the report
-  (written by process 0; None on the others)."""
+  (written by process 0; None on the others, and for an Optuna worker that only
+  searches). `settings`: runner.Settings' fields (checkpoints, progress, storage...)."""
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
-  settings, data = runner.start(config, split, output_dir,
-                                checkpoint_every=checkpoint_every, progress=progress)
+  settings, data = runner.start(config, split, output_dir, **settings)
   outcome = searches.run(config, settings, data)
+  if outcome is None:
+    return None
   final = None
   if config.final_epochs:
     interrupt.raise_if_requested()

@@ -15,6 +15,7 @@ import numpy as np
 from jaxmlp import figures
 from jaxmlp import hyperband
 from jaxmlp import metrics
+from jaxmlp import optuna_report
 from jaxmlp import results
 from jaxmlp import study as study_lib
 from jaxmlp import train
@@ -82,38 +83,45 @@ def _docstring(source: Path | None) -> str:
 def write_report(study_dir: Path, config, split, *, command: str, source: Path | None = None,
                  records: list[dict[str, Any]] | None = None,
                  search=None, final: list[dict[str, Any]] | None = None) -> Path:
-  """The grid's `records`, or another search's outcome; then the `final` retrained
-  model."""
-  trials = None if search is None else search.trials
+  """The grid's `records`, or another search's outcome (its `kind` says which); then
+  the `final` retrained model."""
+  kind = 'grid' if search is None else search.kind
   run = json.loads((study_dir / 'run.json').read_text())
   figure_dir = study_dir / 'figures'
-  trained = records if trials is None else [r for t in trials for r in t.records]
-  programs = {r['program']: (r['compile_time_s'], r['fit_time_s']) for r in trained}
   lines = [f'# Study `{config.name}`', '']
   doc = _docstring(source)
   if doc:
     lines += ['```', doc, '```', '']
-  if trials is None:
-    grouped = results.by_configuration(records)
-    epochs = study_lib.format_value(config.epochs).replace('x', ' or ')
-    what = (f'exhaustive grid: {len(grouped)} configurations x {config.seeds} seeds = '
-            f'{len(records)} runs, {epochs} epochs each')
+  if kind == 'optuna':
+    what, cost = optuna_report.what_ran(search, config)
   else:
-    what = (f'Hyperband (keras_tuner schedule, max_epochs {config.hyperband_max_epochs}, '
-            f'factor {config.hyperband_factor}, {config.hyperband_iterations} iteration(s)): '
-            f'{len(trials)} trials x {config.seeds} executions (seeds)')
+    trained = records if kind == 'grid' else [r for t in search.trials for r in t.records]
+    programs = {r['program']: (r['compile_time_s'], r['fit_time_s']) for r in trained}
+    if kind == 'grid':
+      grouped = results.by_configuration(records)
+      epochs = study_lib.format_value(config.epochs).replace('x', ' or ')
+      what = (f'exhaustive grid: {len(grouped)} configurations x {config.seeds} seeds = '
+              f'{len(records)} runs, {epochs} epochs each')
+    else:
+      what = (f'Hyperband (keras_tuner schedule, max_epochs {config.hyperband_max_epochs}, '
+              f'factor {config.hyperband_factor}, {config.hyperband_iterations} '
+              f'iteration(s)): {len(search.trials)} trials x {config.seeds} executions (seeds)')
+    what += f'; {len(programs)} compiled programs'
+    cost = (f'{sum(r["epochs_trained"] for r in trained)} member-epochs trained in '
+            f'{sum(t for _, t in programs.values()):.1f} s of training and testing, plus '
+            f'{sum(c for c, _ in programs.values()):.1f} s compiling')
   lines += [
       '## What ran', '',
       f'- command: `{command}`',
-      f'- search: {what}; {len(programs)} compiled programs',
-      f'- cost: {sum(r["epochs_trained"] for r in trained)} member-epochs trained in '
-      f'{sum(t for _, t in programs.values()):.1f} s of training and testing, plus '
-      f'{sum(c for c, _ in programs.values()):.1f} s compiling',
+      f'- search: {what}',
+      f'- cost: {cost}',
       f'- devices: {", ".join(sorted(set(run["devices"])))} ({len(run["devices"])})',
       '- versions: ' + ', '.join(f'{k} {v}' for k, v in run['versions'].items()),
       f'- git revision: {git_revision()}', '']
-  if trials is not None:
+  if kind == 'hyperband':
     lines += _hyperband(search, config, study_dir)
+  elif kind == 'optuna':
+    lines += optuna_report.section(search, config, study_dir)
   else:
     lines += ['## Results beside the original', '', results.summary_markdown(records), '',
               '*fit time s (program)*: wall time of the compiled program that trained the '
@@ -125,7 +133,7 @@ def write_report(study_dir: Path, config, split, *, command: str, source: Path |
       lines += _best_model(study_dir, grouped, config, split)
   if final:
     lines += _final(final, config, split, study_dir)
-  if trials is None:
+  if kind == 'grid':
     lines += _configurations(grouped, config, study_dir)
   path = study_dir / 'report.md'
   results.write_atomic(path, '\n'.join(lines) + '\n')

@@ -42,10 +42,10 @@ def write_atomic(path: Path, content: str | bytes) -> None:
     raise
 
 
-def _finite(x):
+def finite(x):
   """JSON has no NaN or inf: a diverged number is written as null."""
   if isinstance(x, (list, tuple)):
-    return [_finite(v) for v in x]
+    return [finite(v) for v in x]
   x = float(x)
   return x if math.isfinite(x) else None
 
@@ -118,7 +118,7 @@ def member_record(member: study_lib.Member, result, k: int, reference: dict[str,
   start; `initial_epoch` says where in its lineage that start was.
   """
   trained = int(result.epochs_trained[k])
-  history = {name: _finite(values[k, :trained].tolist())
+  history = {name: finite(values[k, :trained].tolist())
              for name, values in result.history.items()}
   losses = np.concatenate([result.history['train_loss'][k, :trained],
                            result.history['val_loss'][k, :trained], [result.test_loss[k]]])
@@ -127,9 +127,9 @@ def member_record(member: study_lib.Member, result, k: int, reference: dict[str,
       label=member.label, arm=member.arm, seed=member.seed, swept=list(member.swept),
       config={f: member.values[f] for f in RECORD_FIELDS},
       history=history,
-      test_loss=_finite(result.test_loss[k]),
-      test_accuracy=_finite(result.test_accuracy[k]),
-      test_f1=_finite(result.test_f1[k]),
+      test_loss=finite(result.test_loss[k]),
+      test_accuracy=finite(result.test_accuracy[k]),
+      test_f1=finite(result.test_f1[k]),
       epochs_trained=trained,
       initial_epoch=initial_epoch,
       best_epoch=best + 1 if best >= 0 else None,

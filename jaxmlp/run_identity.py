@@ -3,8 +3,8 @@
 The run's identity is its whole config (study.py), less the fields that only change
 what the report shows or how programs are cut (study.FREE_FIELDS). A rerun with the
 same identity resumes; one that only adds work (more seeds, more values on a grid's
-sweep axis, every arm after one) adds it; any other difference is refused, naming
-the field.
+sweep axis, every arm after one, more Optuna trials) adds it; any other difference is
+refused, naming the field.
 """
 
 import json
@@ -47,10 +47,12 @@ def _flat(fields: dict[str, Any], prefix: str = '') -> dict[str, Any]:
   return out
 
 
-def _adds_work(field: str, old, new, grid: bool) -> bool:
+def _adds_work(field: str, old, new, search: str | None) -> bool:
   """Whether `new` keeps everything `old` trained and only adds to it."""
   name = field.rsplit('.', 1)[-1]
-  if not grid:
+  if search == 'optuna':
+    return field == 'optuna_trials' and new >= old   # the study goes on
+  if search != 'grid':
     return False
   if field == 'seeds':
     return new >= old
@@ -66,13 +68,13 @@ def _adds_work(field: str, old, new, grid: bool) -> bool:
 def differences(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], bool]:
   """(the fields that differ and do not only add work, whether anything is added)."""
   old_flat, new_flat = _flat(old), _flat(new)
-  grid = old.get('search') == new.get('search') == 'grid'
+  search = old.get('search') if old.get('search') == new.get('search') else None
   refused, added = [], False
   for field in sorted(set(old_flat) | set(new_flat)):
     a, b = old_flat.get(field), new_flat.get(field)
     if a == b:
       continue
-    if _adds_work(field, a, b, grid):
+    if _adds_work(field, a, b, search):
       added = True
     else:
       refused.append(field)

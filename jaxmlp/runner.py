@@ -68,6 +68,9 @@ class Settings:
   study_dir: Path
   checkpoint_every: checkpoint_lib.Policy = checkpoint_lib.Policy('auto')
   progress: bool = True
+  storage: str | None = None     # --search=optuna: the study's storage (default: a file)
+  worker_id: int = 0             # which of several workers on one Optuna study
+  search_only: bool = False      # an extra worker: search, no final model, no report
 
 
 def _program_id(members: list[study_lib.Member], epochs: int, first_epoch: int,

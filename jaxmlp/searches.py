@@ -26,16 +26,32 @@ def grid(config: ml_collections.ConfigDict, settings: runner.Settings,
   return Outcome(best, records=records)
 
 
-def validate(config: ml_collections.ConfigDict) -> None:
+def configurations(config: ml_collections.ConfigDict) -> list[study_lib.Member]:
+  """One member per configuration the search may pick (seed 0); for Optuna, one of
+  the space's points (its values are checked at the space's edges by validate)."""
+  if config.search == 'optuna':
+    from jaxmlp import optuna_search  # pylint: disable=g-import-not-at-top
+    return [optuna_search.representative(config)]
+  return study_lib.expand(config, 1)
+
+
+def validate(config: ml_collections.ConfigDict, rows: int) -> None:
   """Refuses a search the study cannot run, before anything trains."""
   if config.search == 'hyperband':
     from jaxmlp import hyperband_search  # pylint: disable=g-import-not-at-top
     hyperband_search.space_of(study_lib.expand(config, 1))
+  elif config.search == 'optuna':
+    from jaxmlp import optuna_search  # pylint: disable=g-import-not-at-top
+    optuna_search.validate(config, rows)
 
 
 def run(config: ml_collections.ConfigDict, settings: runner.Settings,
-        data: runner.DeviceData) -> Outcome:
+        data: runner.DeviceData) -> Outcome | None:
+  """The search's outcome; None for an Optuna worker that only searches."""
   if config.search == 'hyperband':
     from jaxmlp import hyperband_search  # pylint: disable=g-import-not-at-top
     return hyperband_search.run(config, settings, data)
+  if config.search == 'optuna':
+    from jaxmlp import optuna_search  # pylint: disable=g-import-not-at-top
+    return optuna_search.run(config, settings, data)
   return grid(config, settings, data)

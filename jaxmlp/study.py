@@ -17,6 +17,7 @@ import ml_collections
 
 from jaxmlp import model as model_lib
 from jaxmlp import optim
+from jaxmlp import space
 from jaxmlp import train
 from jaxmlp.errors import UserError
 
@@ -30,15 +31,17 @@ MEMBER_FIELDS = HPARAM_FIELDS + ('hidden_sizes', 'kernel_init', 'optimizer', 'ba
 # One value for the whole run; they change what trains or how it is measured.
 RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'search',
               'hyperband_max_epochs', 'hyperband_factor', 'hyperband_iterations',
+              'optuna_trials', 'optuna_sampler', 'optuna_pruner',
               'search_seed', 'final_epochs', 'final_batch_size', 'final_shuffle',
               'matmul_precision', 'data_source', 'data_limit', 'data_checksums')
-# May change between reruns of one run: what the report shows, how programs are cut.
+# May change between reruns of one run: what the report shows, how programs are cut,
+# how long a search may take.
 FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
-               'max_members_per_program')
+               'max_members_per_program', 'optuna_slots', 'optuna_timeout')
 # Set in a config file only: structured values with no command-line syntax.
 FILE_ONLY_FIELDS = ('arms', 'reference', 'final_reference')
 OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')
-SEARCHES = ('grid', 'hyperband')
+SEARCHES = ('grid', 'hyperband', 'optuna')
 MATMUL_PRECISIONS = ('float32', 'tensorfloat32', 'bfloat16')
 DATA_SOURCES = ('idx', 'tfds')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
@@ -77,7 +80,12 @@ def baseline() -> dict[str, Any]:
       search='grid',                 # grid: every configuration; hyperband: keras_tuner's
       hyperband_max_epochs=50,       # Hyperband with its max_epochs,
       hyperband_factor=3,            # factor
-      hyperband_iterations=1,        # and hyperband_iterations
+      hyperband_iterations=1,        # and hyperband_iterations; optuna: Optuna's
+      optuna_trials=100,             # sampler and pruner, over this many trials
+      optuna_timeout=0,              # or until this many seconds have passed (0: no limit),
+      optuna_sampler='tpe',          # tpe, random, cmaes, qmc
+      optuna_pruner='median',        # none, median, successive_halving, hyperband
+      optuna_slots=0,                # trials' executions per program (0: what fits)
       search_seed=1,                 # which configurations a search draws, reproducibly
       final_epochs=0,                # > 0: retrain the best configuration this long,
       final_batch_size=32,           # at Keras' default batch size,
@@ -254,7 +262,8 @@ def validate_run(config: ml_collections.ConfigDict) -> None:
   need(config.search in SEARCHES, 'search', f"choose one of {', '.join(SEARCHES)}")
   for field, low in (('hyperband_max_epochs', 1), ('hyperband_factor', 2),
                      ('hyperband_iterations', 1), ('search_seed', 1), ('final_epochs', 0),
-                     ('final_batch_size', 1), ('data_limit', 0)):
+                     ('final_batch_size', 1), ('data_limit', 0), ('optuna_trials', 1),
+                     ('optuna_timeout', 0), ('optuna_slots', 0)):
     need(_whole(config[field], low), field, f'{field} must be a whole number >= {low}')
   need(_number(config.validation_split) and 0 < config.validation_split < 1,
        'validation_split', 'the validation fraction must be in (0, 1)')
@@ -273,6 +282,10 @@ def validate(members: list[Member], n_train: int) -> None:
   for m in members:
     v = m.values
     problems = []
+    for field in MEMBER_FIELDS:
+      if space.has_distribution(field, v[field]):
+        raise UserError(f'--config.{field} holds a distribution ({m.label}): it needs '
+                        '--search=optuna (the grid and Hyperband take values or tuples)')
 
     def need(ok, field, rule):
       if not ok:

@@ -84,3 +84,17 @@ def mnist_dir() -> pathlib.Path:
 @pytest.fixture(scope='module')
 def mnist(mnist_dir) -> data.Mnist:  # pylint: disable=redefined-outer-name
   return data.load_idx(str(mnist_dir), mirrors=[], cache_dir=mnist_dir)
+
+
+@pytest.fixture(scope='session')
+def init_run(tmp_path_factory) -> Path:
+  """`--study=init --seeds=3 --epochs=5` run as a user runs it, from another folder;
+  its study folder (SGD from N(10) kernels: every seed predicts one class)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  cwd = tmp_path_factory.mktemp('init_run')
+  result = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', '--study=init', '--seeds=3',
+                           '--epochs=5', '--output_dir=out'], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr
+  return cwd / 'out' / 'init'

@@ -4,7 +4,7 @@ A property test: hypothesis draws study shapes (depth, widths, optimizer, penalt
 dropout, initializer, batch size, shuffling, early stopping, sweep axes, arms, the
 search, a final retraining) and runs each on a few hundred real MNIST rows through
 pipeline.run_study (what jaxmlp.launch runs), the report and evaluate. CI tries
-JAXMLP_SHAPES shapes (default 5, a fixed sequence); JAXMLP_SHAPES=200 searches wider.
+JAXMLP_SHAPES shapes (default 3, a fixed sequence); JAXMLP_SHAPES=200 searches wider.
 """
 
 import json
@@ -20,7 +20,7 @@ from jaxmlp import study
 from jaxmlp.errors import UserError
 
 ROWS = 200
-SHAPES = int(os.environ.get('JAXMLP_SHAPES', '5'))
+SHAPES = int(os.environ.get('JAXMLP_SHAPES', '3'))
 
 networks = st.lists(st.integers(1, 24), min_size=1, max_size=3).map(tuple)
 

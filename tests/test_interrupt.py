@@ -59,6 +59,7 @@ def test_ctrl_c_still_raises_where_it_lands_and_the_old_handler_comes_back():
     with pytest.raises(KeyboardInterrupt):
       signal.raise_signal(signal.SIGINT)
   assert signal.getsignal(signal.SIGINT) is before
+  interrupt.raise_if_requested()  # nor does the request outlive its run
   with interrupt.remembered():  # a new run starts with nothing requested
     interrupt.raise_if_requested()
 
@@ -74,3 +75,24 @@ def test_other_exceptions_in_del_are_still_reported(reported, swallowed_ctrl_c):
     with pytest.raises(KeyboardInterrupt):
       interrupt.raise_if_requested()
   assert reported == [ValueError]
+
+
+def test_inside_an_epoch_loop_the_first_signal_waits_and_a_second_stops_at_once():
+  with interrupt.remembered():
+    with interrupt.deferred():
+      signal.raise_signal(signal.SIGTERM)   # recorded: the loop saves, then stops
+      assert interrupt.requested() == signal.SIGTERM
+      with pytest.raises(interrupt.Stopped) as second:
+        signal.raise_signal(signal.SIGINT)  # impatient: at once
+    assert second.value.signum == signal.SIGINT and second.value.exit_code == 130
+    with pytest.raises(interrupt.Stopped) as first:
+      interrupt.raise_if_requested('saved a checkpoint at epoch 3 of 9')
+    assert first.value.exit_code == 143 and str(first.value) == 'SIGTERM'
+    assert first.value.where == 'saved a checkpoint at epoch 3 of 9'
+
+
+def test_sigterm_outside_an_epoch_loop_stops_where_it_lands():
+  with interrupt.remembered():
+    with pytest.raises(interrupt.Stopped) as stopped:
+      signal.raise_signal(signal.SIGTERM)
+  assert stopped.value.exit_code == 143

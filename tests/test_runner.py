@@ -2,6 +2,7 @@
 results folder is only ever reused by the run it belongs to."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,12 +37,19 @@ def _records(folder: Path) -> dict[str, dict]:
   return records
 
 
+class _Clean(dict):
+  """A clean run's records; `folder` is its study folder."""
+  folder: Path
+
+
 @pytest.fixture(scope='module')
 def clean_run(tmp_path_factory):
   out = tmp_path_factory.mktemp('clean')
   result = subprocess.run(_command(out), capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr
-  return _records(out / 'dropout' / 'members')
+  records = _Clean(_records(out / 'dropout' / 'members'))
+  records.folder = out / 'dropout'
+  return records
 
 
 def _signal_inside_the_second_program(out: Path, signum) -> subprocess.CompletedProcess:
@@ -102,8 +110,7 @@ def test_a_stopped_study_resumes_inside_its_program_to_identical_results(
 
 
 def test_a_folder_of_another_run_is_refused(tmp_path, clean_run):
-  first = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=600)
-  assert first.returncode == 0, first.stderr
+  shutil.copytree(clean_run.folder, tmp_path / 'dropout')
   other = subprocess.run([*_command(tmp_path), '--config.l1=0.001'], capture_output=True,
                          text=True, timeout=600)
   assert other.returncode == 2

@@ -2,6 +2,7 @@
 
 import pytest
 
+from jaxmlp import pipeline
 from jaxmlp import study
 from jaxmlp.errors import UserError
 
@@ -11,8 +12,19 @@ EXPECTED = {  # study -> (configurations, compiled groups)
 }
 
 
+SEARCHED = {'finetune_optuna'}   # a space for --search=optuna, not a grid
+
+
 def test_every_spec_study_has_a_config():
-  assert set(study.available_studies()) == set(EXPECTED)
+  assert set(study.available_studies()) == set(EXPECTED) | SEARCHED
+
+
+def test_the_optuna_study_is_a_space_its_search_accepts():
+  config = study.load_config('finetune_optuna')
+  assert config.search == 'optuna'
+  pipeline.validate(config, study.training_rows(config))
+  with pytest.raises(UserError, match='holds a distribution'):  # not a grid
+    study.validate(study.expand(config, 1), study.training_rows(config))
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))

@@ -1,0 +1,458 @@
+"""--search=optuna: Optuna's samplers and pruners fill the member slots of compiled
+programs through its ask-and-tell interface.
+
+Trials that share a structure share one program (slots.py). Between epochs every
+running trial reports its objective (the mean over its executions, one slot per seed)
+and the pruner decides; a pruned or finished trial's slots take the next asked trial
+at once, without recompiling and without disturbing the other slots. The study lives
+in Optuna's storage (an SQLite file in the study folder by default; --storage for
+PostgreSQL, MySQL or a journal file), so several workers can share it and a killed run
+continues it: finished trials are kept, trials left running by a dead worker are
+marked failed and their parameters asked again.
+"""
+
+import dataclasses
+import math
+import os
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import optuna
+
+from jaxmlp import interrupt
+from jaxmlp import results
+from jaxmlp import runner
+from jaxmlp import searches
+from jaxmlp import slots as slots_lib
+from jaxmlp import space
+from jaxmlp import study as study_lib
+from jaxmlp import train
+from jaxmlp.errors import UserError
+
+SAMPLERS = ('tpe', 'random', 'cmaes', 'qmc')
+PRUNERS = ('none', 'median', 'successive_halving', 'hyperband')
+STORAGE_FILE = 'optuna.db'
+# A running trial whose worker has not written a heartbeat for this long is taken
+# for dead (another host's worker; on this host, a dead worker's pid tells at once).
+STALE_S = 300.0
+MAX_LIVE_PROGRAMS = 4
+WORKER = f'{socket.gethostname()}:{os.getpid()}'
+
+
+def quiet() -> None:
+  optuna.logging.set_verbosity(optuna.logging.WARNING)
+  warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
+
+
+def storage_url(study_dir: Path, storage: str | None) -> str | optuna.storages.BaseStorage:
+  """The study's storage: --storage (an RDB URL, or a journal file path ending in
+  .log or .journal), else an SQLite file in the study folder."""
+  if storage and not storage.endswith(('.log', '.journal')):
+    return storage
+  if storage:
+    from optuna.storages import journal  # pylint: disable=g-import-not-at-top
+    Path(storage).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(journal.JournalFileBackend(storage))
+  study_dir.mkdir(parents=True, exist_ok=True)
+  return optuna.storages.RDBStorage(
+      f'sqlite:///{(study_dir / STORAGE_FILE).absolute()}',
+      engine_kwargs={'connect_args': {'timeout': 60}})
+
+
+def sampler_of(config, worker_id: int) -> optuna.samplers.BaseSampler:
+  seed = config.search_seed + 1000 * worker_id   # workers must not propose alike
+  kind = config.optuna_sampler
+  if kind == 'tpe':
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+  if kind == 'random':
+    return optuna.samplers.RandomSampler(seed=seed)
+  if kind == 'cmaes':
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+  return optuna.samplers.QMCSampler(seed=seed)
+
+
+def pruner_of(config) -> optuna.pruners.BasePruner:
+  kind, epochs = config.optuna_pruner, max(study_lib.axis_values('epochs', config.epochs))
+  if kind == 'median':
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+  if kind == 'successive_halving':
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+  if kind == 'hyperband':
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+                                          reduction_factor=3)
+  return optuna.pruners.NopPruner()
+
+
+def _extremes(value) -> list:
+  """The values a distribution can take at its edges (every choice of a categorical)."""
+  if space.is_distribution(value):
+    if value[space.KEY] == 'categorical':
+      return list(value['choices'])
+    return [value['low'], value['high']]
+  return [value]
+
+
+def representative(config: ml_collections.ConfigDict) -> study_lib.Member:
+  """A point of the space: every distribution at its first edge, every axis at its
+  first value."""
+  fields, swept = fields_of(config)
+  plain = {f: (_extremes(v)[0] if space.is_distribution(v) else
+               study_lib.axis_values(f, v)[0]) for f, v in fields.items()}
+  if isinstance(plain['hidden_sizes'], tuple):
+    plain['hidden_sizes'] = tuple(_extremes(h)[0] for h in plain['hidden_sizes'])
+  return study_lib.Member(config.name, '', 0, plain, ())
+
+
+def validate(config: ml_collections.ConfigDict, rows: int) -> None:
+  """Refuses what this search cannot run, before anything trains: the settings, and
+  every field at the edges of its distribution (e.g. a batch size above the rows)."""
+  if config.optuna_sampler not in SAMPLERS:
+    raise UserError(f'--config.optuna_sampler={config.optuna_sampler} is impossible: choose '
+                    f"one of {', '.join(SAMPLERS)}")
+  if config.optuna_pruner not in PRUNERS:
+    raise UserError(f'--config.optuna_pruner={config.optuna_pruner} is impossible: choose '
+                    f"one of {', '.join(PRUNERS)}")
+  if config.arms and not config.arm:
+    raise UserError('--search=optuna searches one arm: pass --config.arm=NAME')
+  fields, swept = fields_of(config)
+  if not space.distributions(fields, swept):
+    raise UserError('--search=optuna needs a search space: give a field a distribution '
+                    "(e.g. --config.learning_rate='loguniform(1e-4, 1e-1)') or a tuple")
+  plain = representative(config).values
+  for field, value in fields.items():
+    if field not in study_lib.MEMBER_FIELDS:
+      continue
+    candidates = (study_lib.axis_values(field, value) if field in swept else
+                  _extremes(value) if space.is_distribution(value) else [value])
+    for candidate in candidates:
+      if field == 'hidden_sizes' and isinstance(candidate, tuple):
+        candidate = tuple(_extremes(h)[0] for h in candidate)
+      values = dict(plain, **{field: candidate})
+      study_lib.validate([study_lib.Member(field, '', 0, values, ())], rows)
+
+
+def fields_of(config: ml_collections.ConfigDict) -> tuple[dict[str, Any], tuple[str, ...]]:
+  """The one arm's fields (distributions and sweep axes unresolved), and its axes."""
+  fields = config.to_dict()
+  arms = fields.pop('arms') or {}
+  fields.update(arms.get(config.arm, {}))
+  swept = tuple(f for f, v in fields.items() if study_lib.is_sweep(f, v))
+  return fields, swept
+
+
+def member_of(fields: dict[str, Any], params: dict[str, Any],
+              label: str | None = None) -> study_lib.Member:
+  """The configuration a trial's parameters pick (seed 0), labelled by its values
+  (`label` instead, where given)."""
+  values = space.values_of(fields, params)
+  swept = tuple(sorted({name.split('[')[0] for name in params}))
+  label = label or ','.join(f'{f}={study_lib.format_value(values[f])}' for f in swept)
+  return study_lib.Member(label, '', 0, values, swept)
+
+
+@dataclasses.dataclass
+class _Running:
+  trial: optuna.trial.Trial
+  member: study_lib.Member           # the trial's configuration (seed 0)
+  program: slots_lib.SlotProgram
+  slots: list[int]                   # one per execution (seed)
+  seeds: list[int]
+  history: dict[str, list[np.ndarray]]  # name -> per epoch, one value per execution
+
+
+class Search:
+  """One worker's search: ask, fill slots, run epochs, report, prune, tell."""
+
+  def __init__(self, config, settings: runner.Settings, data: runner.DeviceData,
+               study: optuna.Study, worker_id: int):
+    self.config, self.settings, self.data, self.study = config, settings, data, study
+    self.fields, self.swept = fields_of(config)
+    self.distributions = space.distributions(self.fields, self.swept)
+    self.worker_id = worker_id
+    self.programs: dict[tuple, slots_lib.SlotProgram] = {}
+    self.programs_built = 0
+    self.running: list[_Running] = []
+    self.waiting: list[tuple[optuna.trial.Trial, study_lib.Member]] = []
+    self.started = time.monotonic()
+    self.maximize = not config.objective.endswith('loss')
+
+  # -- the budget ----------------------------------------------------------------
+
+  def _counted(self) -> int:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+              optuna.trial.TrialState.RUNNING)
+    return len(self.study.get_trials(deepcopy=False, states=states))
+
+  def may_ask(self) -> bool:
+    if self.config.optuna_timeout and (time.monotonic() - self.started >
+                                       self.config.optuna_timeout):
+      return False
+    return self._counted() < self.config.optuna_trials
+
+  # -- filling slots ---------------------------------------------------------------
+
+  def _program_for(self, member: study_lib.Member) -> slots_lib.SlotProgram | None:
+    key = (member.structure, member.tracking)
+    program = self.programs.get(key)
+    if program is not None:
+      return program if len(program.free) >= self.config.seeds else None
+    if len(self.programs) >= MAX_LIVE_PROGRAMS:
+      idle = [k for k, p in self.programs.items() if not p.busy]
+      if not idle:
+        return None
+      del self.programs[idle[0]]
+    size = slots_lib.sizes(member.structure, self.config.optuna_slots, self.config.seeds,
+                           self.data.get())
+    program = slots_lib.SlotProgram(member.structure, member.tracking, self.data.mesh,
+                                    size, self.data.get(),
+                                    study_lib.hparams_of(study_lib.baseline()))
+    self.programs[key] = program
+    self.programs_built += 1
+    return program
+
+  def _start(self, trial: optuna.trial.Trial, member: study_lib.Member) -> bool:
+    program = self._program_for(member)
+    if program is None:
+      return False
+    slots = program.free[:self.config.seeds]
+    seeds = [trial.number * self.config.seeds + s for s in range(self.config.seeds)]
+    program.fill(slots, trial.number, seeds, [member.hparams] * len(slots))
+    self.running.append(_Running(trial, member, program, slots, seeds,
+                                 {k: [] for k in train.EpochMetrics._fields}))
+    return True
+
+  def _ask(self) -> tuple[optuna.trial.Trial, study_lib.Member] | None:
+    trial = self.study.ask(self.distributions)
+    # Whose trial it is, from the start: a worker killed while the trial waited for
+    # a slot leaves it running, and the next worker must know it is dead.
+    trial.set_user_attr('worker', WORKER)
+    trial.set_user_attr('heartbeat', time.time())
+    member = member_of(self.fields, trial.params, f'trial-{trial.number:04d}')
+    try:
+      study_lib.validate([member], len(self.data.split.x_train))
+    except UserError as e:   # a sampled value the engine cannot train (batch size...)
+      trial.set_user_attr('refused', str(e))
+      self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+      return None
+    return trial, member
+
+  def refill(self) -> None:
+    """Every free slot takes a trial: waiting ones first, then newly asked ones."""
+    still = []
+    for trial, member in self.waiting:
+      if not self._start(trial, member):
+        still.append((trial, member))
+    self.waiting = still
+    capacity = sum(len(p.free) for p in self.programs.values()) // self.config.seeds
+    while not self.waiting and self.may_ask() and (capacity > 0 or not self.programs or
+                                                    len(self.programs) < MAX_LIVE_PROGRAMS):
+      asked = self._ask()
+      if asked is None:
+        continue
+      if not self._start(*asked):
+        self.waiting.append(asked)
+        break
+      capacity = sum(len(p.free) for p in self.programs.values()) // self.config.seeds
+
+  # -- epochs --------------------------------------------------------------------
+
+  def step(self) -> None:
+    """One epoch of every program that has a running trial; reports and decisions."""
+    for program in [p for p in self.programs.values() if p.busy]:
+      metrics, stopped = program.run_epoch()
+      for run in [r for r in self.running if r.program is program]:
+        for name, values in metrics.items():
+          run.history[name].append(values[run.slots])
+        epoch = len(run.history['val_loss'])
+        value = _nanmean(run.history[self.config.objective][-1])
+        run.trial.report(float(value), step=epoch - 1)
+        run.trial.set_user_attr('heartbeat', time.time())
+        done = epoch >= run.member.epochs or all(stopped[run.slots])
+        if done:
+          self._finish(run, optuna.trial.TrialState.COMPLETE)
+        elif run.trial.should_prune():
+          self._finish(run, optuna.trial.TrialState.PRUNED)
+
+  def _finish(self, run: _Running, state) -> None:
+    per_seed = [self._record(run, k) for k in range(len(run.slots))]
+    value = results.objective(per_seed, self.config.objective)[0]
+    if state == optuna.trial.TrialState.COMPLETE and not math.isfinite(value):
+      state = optuna.trial.TrialState.FAIL   # diverged: no score to rank
+    if state == optuna.trial.TrialState.COMPLETE:
+      self.study.tell(run.trial, value)
+    else:
+      self.study.tell(run.trial, state=state)
+    for record in per_seed:
+      record['state'] = state.name
+      record['value'] = value if math.isfinite(value) else None
+      results.write_json(results.member_dir_for(self.settings.study_dir / 'trials', record)
+                         / results.RESULT_FILE, record)
+    run.program.release(run.slots)
+    self.running.remove(run)
+
+  def _record(self, run: _Running, k: int) -> dict[str, Any]:
+    trained = int(run.program.epoch_of[run.slots[k]])
+    history = {name: results.finite([float(e[k]) for e in values[:trained]])
+               for name, values in run.history.items()}
+    pick = np.nanargmin if self.config.objective.endswith('loss') else np.nanargmax
+    scores = np.array([np.nan if v is None else v for v in history[self.config.objective]])
+    best = int(pick(scores)) + 1 if np.isfinite(scores).any() else None
+    return dict(label=run.member.label, arm='', seed=run.seeds[k], swept=list(run.member.swept),
+                trial=run.trial.number, params=run.trial.params,
+                configuration=member_of(self.fields, run.trial.params).label,
+                config={f: run.member.values[f] for f in results.RECORD_FIELDS},
+                history=history, epochs_trained=trained, best_epoch=best,
+                worker=WORKER, diverged=not np.isfinite(scores[:trained]).all())
+
+  # -- stopping --------------------------------------------------------------------
+
+  def abandon(self) -> None:
+    """On a stop request: this worker's trials are failed and asked again later."""
+    for run in list(self.running):
+      self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
+      self.study.enqueue_trial(run.trial.params, user_attrs={'retry_of': run.trial.number})
+    for trial, _ in self.waiting:
+      self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+      self.study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number})
+    self.running, self.waiting = [], []
+
+  def recover_stale(self) -> int:
+    mine = {r.trial.number for r in self.running} | {t.number for t, _ in self.waiting}
+    return recover_stale(self.study, mine)
+
+  def run(self) -> None:
+    self.recover_stale()
+    with interrupt.deferred():
+      while True:
+        self.refill()
+        if not self.running:
+          break
+        self.step()
+        if interrupt.requested() is not None:
+          self.abandon()
+          raise interrupt.Stopped(interrupt.requested(),
+                                  'its running trials are marked failed and asked again')
+        self.recover_stale()
+
+
+def _nanmean(values: np.ndarray) -> float:
+  values = np.asarray(values, np.float64)
+  finite = values[np.isfinite(values)]
+  return float(finite.mean()) if finite.size else float('nan')
+
+
+def recover_stale(study: optuna.Study, mine: set[int] = frozenset()) -> int:
+  """Marks failed the running trials whose worker is dead (not this one's `mine`) and
+  asks their parameters again; returns how many."""
+  recovered = 0
+  for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    if t.number in mine or not _dead(t):
+      continue
+    study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+    study.enqueue_trial(t.params, user_attrs={'retry_of': t.number})
+    recovered += 1
+  return recovered
+
+
+def _dead(trial: optuna.trial.FrozenTrial) -> bool:
+  """A running trial whose worker is gone: its pid on this host, or no heartbeat."""
+  worker = trial.user_attrs.get('worker', '')
+  host, _, pid = worker.rpartition(':')
+  if host == socket.gethostname() and pid.isdigit():
+    try:
+      os.kill(int(pid), 0)
+    except ProcessLookupError:
+      return True
+    except PermissionError:
+      pass
+  beat = trial.user_attrs.get('heartbeat')
+  if beat is None:
+    start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+    return time.time() - start > STALE_S
+  return time.time() - beat > STALE_S
+
+
+def open_study(config, study_dir: Path, storage: str | None, worker_id: int,
+               attempts: int = 5) -> optuna.Study:
+  """The study, created by the first worker to come (workers that start together on
+  a new database race to create its tables: the losers try again)."""
+  quiet()
+  for attempt in range(attempts):
+    try:
+      return optuna.create_study(
+          study_name=config.name, storage=storage_url(study_dir, storage),
+          sampler=sampler_of(config, worker_id), pruner=pruner_of(config),
+          direction='minimize' if config.objective.endswith('loss') else 'maximize',
+          load_if_exists=True)
+    except Exception as e:  # pylint: disable=broad-except
+      # SQLAlchemy's errors on a database another worker is creating, or a bad URL.
+      if attempt == attempts - 1:
+        raise UserError(f'the Optuna storage {storage or study_dir / STORAGE_FILE} could not '
+                        f'be opened ({type(e).__name__}: {str(e).splitlines()[0]}): check '
+                        '--storage') from e
+      time.sleep(0.5 + attempt)
+
+
+@dataclasses.dataclass
+class OptunaOutcome:
+  """What the report shows of an Optuna search."""
+  study: optuna.Study
+  records: list[dict[str, Any]]       # every finished trial's executions
+  programs_built: int                 # by this worker
+  seconds: float                      # this worker's search, wall time
+  best: optuna.trial.FrozenTrial
+  storage: str
+  kind: str = 'optuna'
+
+
+def finish_study(search: Search, poll_s: float = 5.0) -> None:
+  """Until no trial of the study runs, the other workers' included; trials that a
+  dead worker left (failed, asked again) are run here while the budget allows."""
+  study = search.study
+  while True:
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    if waiting and search.may_ask():
+      search.run()
+      continue
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+      return
+    interrupt.raise_if_requested()
+    time.sleep(poll_s)
+    recover_stale(study)
+
+
+def run(config: ml_collections.ConfigDict, settings: runner.Settings,
+        data: runner.DeviceData) -> searches.Outcome | None:
+  if jax.process_count() > 1:
+    raise UserError('--search=optuna runs one process per worker, not under '
+                    'jax.distributed: start workers with launch/optuna_workers.sh')
+  storage, worker_id, search_only = (settings.storage, settings.worker_id,
+                                     settings.search_only)
+  study = open_study(config, settings.study_dir, storage, worker_id)
+  search = Search(config, settings, data, study, worker_id)
+  try:
+    search.run()
+  except KeyboardInterrupt:
+    search.abandon()
+    raise
+  if search_only:
+    return None
+  finish_study(search)
+  finished = [t for t in study.get_trials(deepcopy=False)
+              if t.state == optuna.trial.TrialState.COMPLETE]
+  if not finished:
+    raise UserError(f'the Optuna study {config.name!r} has no completed trial: raise '
+                    '--config.optuna_trials or the time budget, or use --config.optuna_pruner=none')
+  best = study.best_trial
+  member = member_of(search.fields, best.params)
+  records = [results.read_member(d) for d in sorted((settings.study_dir / 'trials').iterdir())
+             if (d / results.RESULT_FILE).is_file()]
+  return searches.Outcome(member, search=OptunaOutcome(
+      study, records, search.programs_built, time.monotonic() - search.started, best,
+      str(storage or settings.study_dir / STORAGE_FILE)))
