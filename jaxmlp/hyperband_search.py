@@ -70,14 +70,7 @@ def _best_execution(records: list[dict[str, Any]], objective: str) -> int:
   """The execution whose best epoch keras_tuner's shared SaveBestEpoch kept: the best
   value over executions, the earliest to reach it."""
   scores = [results.objective([r], objective)[0] for r in records]
-  best = None
-  for k, score in enumerate(scores):
-    if math.isnan(score):
-      continue
-    if best is None or (score < scores[best] if objective.endswith('loss')
-                        else score > scores[best]):
-      best = k
-  return 0 if best is None else best
+  return results.best_first(list(range(len(records))), lambda k: scores[k], objective)[0]
 
 
 def run(config: ml_collections.ConfigDict, settings: runner.Settings,

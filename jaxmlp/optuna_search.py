@@ -13,11 +13,7 @@ marked failed and their parameters asked again.
 
 import dataclasses
 import math
-import os
-import socket
 import time
-import warnings
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -26,6 +22,7 @@ import numpy as np
 import optuna
 
 from jaxmlp import interrupt
+from jaxmlp import optuna_study
 from jaxmlp import results
 from jaxmlp import runner
 from jaxmlp import searches
@@ -35,58 +32,7 @@ from jaxmlp import study as study_lib
 from jaxmlp import train
 from jaxmlp.errors import UserError
 
-SAMPLERS = ('tpe', 'random', 'cmaes', 'qmc')
-PRUNERS = ('none', 'median', 'successive_halving', 'hyperband')
-STORAGE_FILE = 'optuna.db'
-# A running trial whose worker has not written a heartbeat for this long is taken
-# for dead (another host's worker; on this host, a dead worker's pid tells at once).
-STALE_S = 300.0
 MAX_LIVE_PROGRAMS = 4
-WORKER = f'{socket.gethostname()}:{os.getpid()}'
-
-
-def quiet() -> None:
-  optuna.logging.set_verbosity(optuna.logging.WARNING)
-  warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
-
-
-def storage_url(study_dir: Path, storage: str | None) -> str | optuna.storages.BaseStorage:
-  """The study's storage: --storage (an RDB URL, or a journal file path ending in
-  .log or .journal), else an SQLite file in the study folder."""
-  if storage and not storage.endswith(('.log', '.journal')):
-    return storage
-  if storage:
-    from optuna.storages import journal  # pylint: disable=g-import-not-at-top
-    Path(storage).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(journal.JournalFileBackend(storage))
-  study_dir.mkdir(parents=True, exist_ok=True)
-  return optuna.storages.RDBStorage(
-      f'sqlite:///{(study_dir / STORAGE_FILE).absolute()}',
-      engine_kwargs={'connect_args': {'timeout': 60}})
-
-
-def sampler_of(config, worker_id: int) -> optuna.samplers.BaseSampler:
-  seed = config.search_seed + 1000 * worker_id   # workers must not propose alike
-  kind = config.optuna_sampler
-  if kind == 'tpe':
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-  if kind == 'random':
-    return optuna.samplers.RandomSampler(seed=seed)
-  if kind == 'cmaes':
-    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-  return optuna.samplers.QMCSampler(seed=seed)
-
-
-def pruner_of(config) -> optuna.pruners.BasePruner:
-  kind, epochs = config.optuna_pruner, max(study_lib.axis_values('epochs', config.epochs))
-  if kind == 'median':
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-  if kind == 'successive_halving':
-    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-  if kind == 'hyperband':
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
-                                          reduction_factor=3)
-  return optuna.pruners.NopPruner()
 
 
 def _extremes(value) -> list:
@@ -112,12 +58,12 @@ def representative(config: ml_collections.ConfigDict) -> study_lib.Member:
 def validate(config: ml_collections.ConfigDict, rows: int) -> None:
   """Refuses what this search cannot run, before anything trains: the settings, and
   every field at the edges of its distribution (e.g. a batch size above the rows)."""
-  if config.optuna_sampler not in SAMPLERS:
+  if config.optuna_sampler not in optuna_study.SAMPLERS:
     raise UserError(f'--config.optuna_sampler={config.optuna_sampler} is impossible: choose '
-                    f"one of {', '.join(SAMPLERS)}")
-  if config.optuna_pruner not in PRUNERS:
+                    f"one of {', '.join(optuna_study.SAMPLERS)}")
+  if config.optuna_pruner not in optuna_study.PRUNERS:
     raise UserError(f'--config.optuna_pruner={config.optuna_pruner} is impossible: choose '
-                    f"one of {', '.join(PRUNERS)}")
+                    f"one of {', '.join(optuna_study.PRUNERS)}")
   if config.arms and not config.arm:
     raise UserError('--search=optuna searches one arm: pass --config.arm=NAME')
   fields, swept = fields_of(config)
@@ -231,7 +177,7 @@ class Search:
     trial = self.study.ask(self.distributions)
     # Whose trial it is, from the start: a worker killed while the trial waited for
     # a slot leaves it running, and the next worker must know it is dead.
-    trial.set_user_attr('worker', WORKER)
+    trial.set_user_attr('worker', optuna_study.WORKER)
     trial.set_user_attr('heartbeat', time.time())
     member = member_of(self.fields, trial.params, f'trial-{trial.number:04d}')
     try:
@@ -308,7 +254,7 @@ class Search:
                 configuration=member_of(self.fields, run.trial.params).label,
                 config={f: run.member.values[f] for f in results.RECORD_FIELDS},
                 history=history, epochs_trained=trained, best_epoch=best,
-                worker=WORKER, diverged=not np.isfinite(scores[:trained]).all())
+                worker=optuna_study.WORKER, diverged=not np.isfinite(scores[:trained]).all())
 
   # -- stopping --------------------------------------------------------------------
 
@@ -324,7 +270,7 @@ class Search:
 
   def recover_stale(self) -> int:
     mine = {r.trial.number for r in self.running} | {t.number for t, _ in self.waiting}
-    return recover_stale(self.study, mine)
+    return optuna_study.recover_stale(self.study, mine)
 
   def run(self) -> None:
     self.recover_stale()
@@ -345,58 +291,6 @@ def _nanmean(values: np.ndarray) -> float:
   values = np.asarray(values, np.float64)
   finite = values[np.isfinite(values)]
   return float(finite.mean()) if finite.size else float('nan')
-
-
-def recover_stale(study: optuna.Study, mine: set[int] = frozenset()) -> int:
-  """Marks failed the running trials whose worker is dead (not this one's `mine`) and
-  asks their parameters again; returns how many."""
-  recovered = 0
-  for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-    if t.number in mine or not _dead(t):
-      continue
-    study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-    study.enqueue_trial(t.params, user_attrs={'retry_of': t.number})
-    recovered += 1
-  return recovered
-
-
-def _dead(trial: optuna.trial.FrozenTrial) -> bool:
-  """A running trial whose worker is gone: its pid on this host, or no heartbeat."""
-  worker = trial.user_attrs.get('worker', '')
-  host, _, pid = worker.rpartition(':')
-  if host == socket.gethostname() and pid.isdigit():
-    try:
-      os.kill(int(pid), 0)
-    except ProcessLookupError:
-      return True
-    except PermissionError:
-      pass
-  beat = trial.user_attrs.get('heartbeat')
-  if beat is None:
-    start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
-    return time.time() - start > STALE_S
-  return time.time() - beat > STALE_S
-
-
-def open_study(config, study_dir: Path, storage: str | None, worker_id: int,
-               attempts: int = 5) -> optuna.Study:
-  """The study, created by the first worker to come (workers that start together on
-  a new database race to create its tables: the losers try again)."""
-  quiet()
-  for attempt in range(attempts):
-    try:
-      return optuna.create_study(
-          study_name=config.name, storage=storage_url(study_dir, storage),
-          sampler=sampler_of(config, worker_id), pruner=pruner_of(config),
-          direction='minimize' if config.objective.endswith('loss') else 'maximize',
-          load_if_exists=True)
-    except Exception as e:  # pylint: disable=broad-except
-      # SQLAlchemy's errors on a database another worker is creating, or a bad URL.
-      if attempt == attempts - 1:
-        raise UserError(f'the Optuna storage {storage or study_dir / STORAGE_FILE} could not '
-                        f'be opened ({type(e).__name__}: {str(e).splitlines()[0]}): check '
-                        '--storage') from e
-      time.sleep(0.5 + attempt)
 
 
 @dataclasses.dataclass
@@ -424,7 +318,7 @@ def finish_study(search: Search, poll_s: float = 5.0) -> None:
       return
     interrupt.raise_if_requested()
     time.sleep(poll_s)
-    recover_stale(study)
+    optuna_study.recover_stale(study)
 
 
 def run(config: ml_collections.ConfigDict, settings: runner.Settings,
@@ -434,7 +328,7 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
                     'jax.distributed: start workers with launch/optuna_workers.sh')
   storage, worker_id, search_only = (settings.storage, settings.worker_id,
                                      settings.search_only)
-  study = open_study(config, settings.study_dir, storage, worker_id)
+  study = optuna_study.open_study(config, settings.study_dir, storage, worker_id)
   search = Search(config, settings, data, study, worker_id)
   try:
     search.run()
@@ -455,4 +349,4 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
              if (d / results.RESULT_FILE).is_file()]
   return searches.Outcome(member, search=OptunaOutcome(
       study, records, search.programs_built, time.monotonic() - search.started, best,
-      str(storage or settings.study_dir / STORAGE_FILE)))
+      str(storage or settings.study_dir / optuna_study.STORAGE_FILE)))

@@ -33,7 +33,7 @@ def _lines(result):
 def test_the_expected_scripts_exist():
   names = {p.name for p in SCRIPTS}
   assert {'run_all_local.sh', 'tpu_multihost.sh', 'slurm_multinode.sbatch',
-          'device_check.sh'} <= names
+          'device_check.sh', 'optuna_workers.sh'} <= names
 
 
 def test_the_shared_helpers_parse():
@@ -168,3 +168,33 @@ def test_bench_help():
   assert result.returncode == 0, result.stderr
   for flag in ('--quick', '--json', '--ks', '--reps'):
     assert flag in result.stdout
+
+
+def test_optuna_workers_dry_run_starts_n_workers_on_one_study():
+  result = _bash('optuna_workers.sh', '3', '--dry-run', '--study=finetune_optuna',
+                 '--storage=/tmp/s.log', '--cpu_devices=1', '--epochs=5')
+  assert result.returncode == 0, result.stderr
+  lines = [shlex.split(l) for l in _lines(result)]
+  assert len(lines) == 3
+  for k, words in enumerate(lines):
+    assert words[:4] == ['python', '-m', 'jaxmlp.launch', '--search=optuna']
+    assert '--storage=/tmp/s.log' in words and f'--worker_id={k}' in words
+    assert ('--search_only' in words) == (k > 0)   # worker 0 retrains and reports
+    assert words[-3:] == ['--study=finetune_optuna', '--cpu_devices=1', '--epochs=5']
+
+
+def test_optuna_workers_share_a_journal_beside_the_study_by_default():
+  result = _bash('optuna_workers.sh', '2', '--dry-run', '--study=finetune_optuna',
+                 '--output_dir=/tmp/r')
+  assert result.returncode == 0, result.stderr
+  assert all('--storage=/tmp/r/finetune_optuna.optuna.log' in l for l in _lines(result))
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--study=finetune_optuna'], 'give the number of workers first'),
+    (['2'], 'choose a study'),
+    (['2', '--study=x', '--search_only'], 'set by this script'),
+])
+def test_optuna_workers_refuse_bad_usage(args, message):
+  result = _bash('optuna_workers.sh', *args, '--dry-run')
+  assert result.returncode == 2 and message in result.stderr

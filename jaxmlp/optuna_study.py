@@ -1,0 +1,118 @@
+"""An Optuna study's storage and workers: where the study lives (SQLite in the study
+folder, an RDB URL or a journal file), the sampler and pruner a config names, and
+which running trials belong to a dead worker (failed and asked again)."""
+
+import os
+import socket
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+
+from jaxmlp import study as study_lib
+from jaxmlp.errors import UserError
+
+SAMPLERS = ('tpe', 'random', 'cmaes', 'qmc')
+PRUNERS = ('none', 'median', 'successive_halving', 'hyperband')
+STORAGE_FILE = 'optuna.db'
+# A running trial whose worker has not written a heartbeat for this long is taken
+# for dead (another host's worker; on this host, a dead worker's pid tells at once).
+STALE_S = 300.0
+WORKER = f'{socket.gethostname()}:{os.getpid()}'
+
+
+def quiet() -> None:
+  optuna.logging.set_verbosity(optuna.logging.WARNING)
+  warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
+
+
+def storage_url(study_dir: Path, storage: str | None) -> str | optuna.storages.BaseStorage:
+  """The study's storage: --storage (an RDB URL, or a journal file path ending in
+  .log or .journal), else an SQLite file in the study folder."""
+  if storage and not storage.endswith(('.log', '.journal')):
+    return storage
+  if storage:
+    from optuna.storages import journal  # pylint: disable=g-import-not-at-top
+    Path(storage).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(journal.JournalFileBackend(storage))
+  study_dir.mkdir(parents=True, exist_ok=True)
+  return optuna.storages.RDBStorage(
+      f'sqlite:///{(study_dir / STORAGE_FILE).absolute()}',
+      engine_kwargs={'connect_args': {'timeout': 60}})
+
+
+def sampler_of(config, worker_id: int) -> optuna.samplers.BaseSampler:
+  seed = config.search_seed + 1000 * worker_id   # workers must not propose alike
+  kind = config.optuna_sampler
+  if kind == 'tpe':
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+  if kind == 'random':
+    return optuna.samplers.RandomSampler(seed=seed)
+  if kind == 'cmaes':
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+  return optuna.samplers.QMCSampler(seed=seed)
+
+
+def pruner_of(config) -> optuna.pruners.BasePruner:
+  kind, epochs = config.optuna_pruner, max(study_lib.axis_values('epochs', config.epochs))
+  if kind == 'median':
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+  if kind == 'successive_halving':
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+  if kind == 'hyperband':
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+                                          reduction_factor=3)
+  return optuna.pruners.NopPruner()
+
+
+def recover_stale(study: optuna.Study, mine: set[int] = frozenset()) -> int:
+  """Marks failed the running trials whose worker is dead (not this one's `mine`) and
+  asks their parameters again; returns how many."""
+  recovered = 0
+  for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+    if t.number in mine or not _dead(t):
+      continue
+    study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+    study.enqueue_trial(t.params, user_attrs={'retry_of': t.number})
+    recovered += 1
+  return recovered
+
+
+def _dead(trial: optuna.trial.FrozenTrial) -> bool:
+  """A running trial whose worker is gone: its pid on this host, or no heartbeat."""
+  worker = trial.user_attrs.get('worker', '')
+  host, _, pid = worker.rpartition(':')
+  if host == socket.gethostname() and pid.isdigit():
+    try:
+      os.kill(int(pid), 0)
+    except ProcessLookupError:
+      return True
+    except PermissionError:
+      pass
+  beat = trial.user_attrs.get('heartbeat')
+  if beat is None:
+    start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+    return time.time() - start > STALE_S
+  return time.time() - beat > STALE_S
+
+
+def open_study(config, study_dir: Path, storage: str | None, worker_id: int,
+               attempts: int = 5) -> optuna.Study:
+  """The study, created by the first worker to come (workers that start together on
+  a new database race to create its tables: the losers try again)."""
+  quiet()
+  for attempt in range(attempts):
+    try:
+      return optuna.create_study(
+          study_name=config.name, storage=storage_url(study_dir, storage),
+          sampler=sampler_of(config, worker_id), pruner=pruner_of(config),
+          direction='minimize' if config.objective.endswith('loss') else 'maximize',
+          load_if_exists=True)
+    except Exception as e:  # pylint: disable=broad-except
+      # SQLAlchemy's errors on a database another worker is creating, or a bad URL.
+      if attempt == attempts - 1:
+        raise UserError(f'the Optuna storage {storage or study_dir / STORAGE_FILE} could not '
+                        f'be opened ({type(e).__name__}: {str(e).splitlines()[0]}): check '
+                        '--storage') from e
+      time.sleep(0.5 + attempt)
