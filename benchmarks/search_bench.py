@@ -18,14 +18,18 @@ space (RMSprop(lr), HeNormal kernels, L2(alpha) on the hidden kernels, hidden si
    optuna_study.pruner_of makes it), the same budget (--trials trials that complete or
    are pruned, as Search.may_ask counts them) and the same epochs:
    engine K=..   jaxmlp's --search=optuna: optuna_search.run() with
-                 config.optuna_slots=K (each --slots value; 0: what the devices hold),
-                 after runner.start(); the study in an SQLite file in a temporary folder
-                 (--storage=memory: Optuna's in-memory storage, through the Search class).
-   one at a time the same engine with programs of exactly one slot (seeds=1): a slot is
-                 refilled with the next trial without recompiling. jaxmlp rounds
-                 optuna_slots=1 up to one slot per device (2 on a CPU split into 2
-                 devices), so this contender replaces slots.sizes with `seeds` for its
-                 own run; --slots=1 shows jaxmlp's own optuna_slots=1.
+                 config.optuna_slots=K (each --slots value; 0: what the devices hold, at
+                 most a quarter of the trials), after runner.start(); the study in an
+                 SQLite file in a temporary folder (--storage=memory: Optuna's in-memory
+                 storage, through the Search class). Its Search keeps a program of K
+                 slots per structure (here the 4 hidden-size pairs) and at most K
+                 trials running in all.
+   one at a time the same engine with optuna_slots=1: one trial running at a time,
+                 in programs of one slot, one per structure, each compiled once and
+                 refilled with the next trial of its structure without recompiling.
+                 The engine's rows also count the slots their programs computed, busy
+                 or empty, and the most trials running at once (wrappers that only
+                 count).
    keras         (when `keras` imports) Optuna's sequential loop (what study.optimize
                  does with n_jobs=1: ask, run the objective, tell), one Keras model per
                  trial: Dense(h, relu, HeNormal, kernel_regularizer=l2(alpha)) hidden
@@ -207,27 +211,35 @@ def _open_study(config, folder: Path, storage: str) -> optuna.Study:
 
 
 def run_engine(args, split, folder: Path, slots: int, single: bool) -> dict:
-  """jaxmlp's --search=optuna with config.optuna_slots=slots (single: programs of
-  exactly one slot)."""
+  """jaxmlp's --search=optuna with config.optuna_slots=slots; single: one trial at a
+  time, in programs of exactly one slot."""
   config = optuna_config(args, 1 if single else slots)
   optuna_search.validate(config, len(split.x_train))
   jax.clear_caches()   # every contender compiles its programs, as in a fresh process
-  one_slot = (mock.patch.object(slots_lib, 'sizes', lambda structure, requested, seeds, data:
-                                seeds) if single else contextlib.nullcontext())
-  # Counts, without changing it, what every program's epoch computes: its slots, and
-  # how many of them hold a trial (an empty slot is frozen but still computed).
-  usage = dict(program_epochs=0, slot_epochs=0, busy_slot_epochs=0)
-  run_epoch = slots_lib.SlotProgram.run_epoch
+  patches = contextlib.ExitStack()
+  # Counts, without changing them, what the programs' epochs compute: every slot of a
+  # program (an empty slot is frozen, but trained and thrown away all the same), the
+  # slots that hold a trial, and the trials running at once.
+  usage = dict(program_epochs=0, slot_epochs=0, busy_slot_epochs=0, max_running=0)
+  sizes = set()
+  run_epoch, step = slots_lib.SlotProgram.run_epoch, optuna_search.Search.step
 
   def counted_epoch(program):
     usage['program_epochs'] += 1
     usage['slot_epochs'] += program.size
     usage['busy_slot_epochs'] += sum(owner is not None for owner in program.owner)
+    sizes.add(program.size)
     return run_epoch(program)
 
-  t0_wall, t0 = time.time(), time.perf_counter()
-  settings, data = runner.start(config, split, folder, progress=False)
-  with one_slot, mock.patch.object(slots_lib.SlotProgram, 'run_epoch', counted_epoch):
+  def counted_step(search):
+    usage['max_running'] = max(usage['max_running'], len(search.running))
+    return step(search)
+
+  patches.enter_context(mock.patch.object(slots_lib.SlotProgram, 'run_epoch', counted_epoch))
+  patches.enter_context(mock.patch.object(optuna_search.Search, 'step', counted_step))
+  with patches:
+    t0_wall, t0 = time.time(), time.perf_counter()
+    settings, data = runner.start(config, split, folder, progress=False)
     if args.storage == 'sqlite':
       outcome = optuna_search.run(config, settings, data)   # Search(...).run() and the outcome
       study, programs_built = outcome.search.study, outcome.search.programs_built
@@ -237,23 +249,11 @@ def run_engine(args, split, folder: Path, slots: int, single: bool) -> dict:
       search.run()
       programs_built = search.programs_built
     wall = time.perf_counter() - t0
-    # The slots each structure's program got (what Search._program_for asks for).
-    sizes = sorted({slots_lib.sizes(m.structure, config.optuna_slots, config.seeds, data.get())
-                    for m in _structures(config)})
   records = _records_with_times(settings.study_dir / 'trials', t0_wall)
-  counts = _trial_counts(study)
-  return dict(wall_s=wall, **counts, programs_built=programs_built, slots=sizes, **usage,
+  return dict(wall_s=wall, **_trial_counts(study), programs_built=programs_built,
+              slots=sorted(sizes), **usage,
               epochs_trained=sum(r['epochs_trained'] for _, r in records),
               curve=_curve([(t, _best_epoch_value(r)) for t, r in records]))
-
-
-def _structures(config) -> list[study_lib.Member]:
-  """One member per hidden-size choice of the space (the structures programs differ by)."""
-  fields, _ = optuna_search.fields_of(config)
-  first, second = (h['choices'] for h in fields['hidden_sizes'])
-  base = optuna_search.representative(config)
-  return [study_lib.Member('', '', 0, dict(base.values, hidden_sizes=(a, b)), ())
-          for a in first for b in second]
 
 
 def run_grid_search(args, split, folder: Path, search: str) -> dict:
@@ -479,8 +479,8 @@ def render(out: dict) -> str:
   summary = out.get('summary', {})
   s1 = [n for n in out['runs'] if n in summary and 'trials_per_hour' in summary[n]]
   if s1:
-    lines += ['| search (same sampler, pruner, trials, epochs) | slots per program '
-              '| programs built; slot-epochs busy | wall s (compiles incl.) '
+    lines += ['| search (same sampler, pruner, trials, epochs) | slots per program; most '
+              'trials at once | programs built; slot-epochs busy | wall s (compiles incl.) '
               '| trials complete / pruned / failed | epochs trained | trials per hour '
               '| vs one at a time | best val_accuracy (complete trials) |',
               '|---|---|---|---|---|---|---|---|---|']
@@ -497,7 +497,8 @@ def render(out: dict) -> str:
       elif name == 'keras':
         use = 'a model per trial'
       lines.append(
-          f"| {label_of(name)}{note} | {', '.join(map(str, last['slots']))} | {use} "
+          f"| {label_of(name)}{note} | {', '.join(map(str, last['slots']))}; "
+          f"{last.get('max_running', 1)} | {use} "
           f"| {row['wall_s']:.1f} | {last['complete']} / {last['pruned']} / {last['failed']} "
           f"| {last['epochs_trained']} | {row['trials_per_hour']:,.0f} "
           f"| {'1.00x' if name == 'single' else (f'{ratio:.2f}x' if ratio else '-')} "
@@ -506,21 +507,21 @@ def render(out: dict) -> str:
       lines.append(f"| Optuna + Keras | - | - | {out['keras_note']}: skipped | - | - | - | - "
                    '| - |')
     lines += ['', '- trials per hour: (complete + pruned) / wall time; the budget counts '
-              'complete and pruned trials (failed ones, e.g. diverged, are asked again), as '
+              'every trial but those failed by an interrupted worker (asked again), as '
               'jaxmlp\'s Search.may_ask does. Counts, epochs and best value are from the last '
-              'repetition. With K slots the first K trials start together, and a pruner judges '
-              'a trial by completed trials (the median pruner waits for 5): more slots can '
-              'mean fewer pruned trials and more epochs per trial; epochs per '
-              'second separates the engine\'s speed from that: '
+              'repetition. The engine\'s search runs a program of K slots per structure (the '
+              'space\'s 4 hidden-size pairs: up to 4 programs) and at most K trials at once; '
+              'trials that start together are sampled without each other\'s results, and a '
+              'pruner judges a trial by completed trials only (the median pruner waits for '
+              '5): more slots can mean fewer pruned trials and more epochs per trial; epochs '
+              'per second separates the engine\'s speed from that: '
               + ', '.join(f"{label_of(n)} {summary[n]['epochs_per_s']:.1f}" for n in s1) + '. '
               'Slot-epochs busy: of the slots the programs\' epochs computed (every slot of '
               'a program that holds a trial is trained each epoch, an empty one too), those '
-              'that held a trial; the space\'s 4 hidden-size pairs are 4 structures, so up to 4 '
-              'programs.']
+              'that held a trial.']
     if 'single' in out['runs']:
-      lines.append('- one at a time: jaxmlp rounds optuna_slots=1 up to one slot per '
-                   'device; this contender pins its programs to 1 slot (slots.sizes '
-                   'replaced for its run only).')
+      lines.append('- one at a time: optuna_slots=1, programs of 1 slot (one per '
+                   'structure, up to 4), each compiled once and refilled.')
     if 'keras' in out['runs']:
       lines.append(f"- Keras: {out['keras_note']}.")
     lines.append('')
@@ -583,11 +584,12 @@ def plot(out: dict, path: str) -> str | None:
               color=colors[i % len(colors)], linestyle='--' if extra else '-',
               linewidth=1.0 if extra else 1.8, alpha=0.6 if r else 1.0,
               label=label_of(name) if r == 0 else None)
-      lows.append(run['curve'][0][1])
+      lows.append(run['curve'][-1][1])
   for f in FRACTIONS[:-1]:
     ax.axvline(f * s2['longest_s'], color='grey', linewidth=0.6, linestyle=':')
-  if lows:
-    ax.set_ylim(bottom=max(0.0, min(lows) - 0.01))
+  if lows:   # the final bests and what led up to them; early, poor models fall below
+    top = max(lows)
+    ax.set_ylim(max(0.0, min(lows) - max(0.05, top - min(lows))), min(1.0, top + 0.01))
   a = out['args']
   ax.set(xlabel='seconds since the search started (compiles included)',
          ylabel='best val_accuracy so far',

@@ -71,7 +71,8 @@ def member_mesh() -> Mesh:
   return Mesh(np.array(jax.devices()), (MEMBER_AXIS,))
 
 
-def program_layout(mesh: Mesh, n_members: int, chunk: int) -> tuple[Mesh, int]:
+def program_layout(mesh: Mesh, n_members: int, chunk: int,
+                   compact: bool = False) -> tuple[Mesh, int]:
   """The devices a program of `n_members` runs on, and the members each device takes.
 
   Members are padded to an equal block per device. On a CPU (one host), a program
@@ -79,10 +80,12 @@ def program_layout(mesh: Mesh, n_members: int, chunk: int) -> tuple[Mesh, int]:
   device; 6 on 4: 3 devices of 2, not 4 devices of 2 with 2 padding slots), since
   padding slots cost real time where devices share the cores. Accelerators and
   several hosts keep every device, and every program of a group takes the block of
-  its full `chunk` (engine.members_per_program), so they share one compiled program.
+  its full `chunk` (engine.members_per_program), so they share one compiled program;
+  `compact` lays a program out as on a CPU anywhere (on one host): a search's slot
+  programs have one shape each anyway.
   """
   devices = mesh.devices.ravel()
-  if jax.process_count() > 1 or devices[0].platform != 'cpu':
+  if jax.process_count() > 1 or (devices[0].platform != 'cpu' and not compact):
     return mesh, chunk // len(devices)
   block = -(-n_members // min(len(devices), n_members))
   return Mesh(devices[:-(-n_members // block)], (MEMBER_AXIS,)), block

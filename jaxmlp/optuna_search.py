@@ -32,6 +32,7 @@ from jaxmlp import study as study_lib
 from jaxmlp import train
 from jaxmlp.errors import UserError
 
+# Programs kept at once (one per structure); an idle one makes room for a new one.
 MAX_LIVE_PROGRAMS = 4
 
 
@@ -121,6 +122,12 @@ class Search:
     self.fields, self.swept = fields_of(config)
     self.distributions = space.distributions(self.fields, self.swept)
     self.worker_id = worker_id
+    # Trials at once (in all programs together): one program's slots. Trials that
+    # start together are sampled without each other's results, and a pruner judges
+    # by finished trials, so the search keeps no more running than one program holds.
+    self.slots = slots_lib.sizes(representative(config).structure, config.optuna_slots,
+                                 config.seeds, config.optuna_trials, data.get())
+    self.trials_at_once = self.slots // config.seeds
     self.programs: dict[tuple, slots_lib.SlotProgram] = {}
     self.programs_built = 0
     self.running: list[_Running] = []
@@ -131,9 +138,11 @@ class Search:
   # -- the budget ----------------------------------------------------------------
 
   def _counted(self) -> int:
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-              optuna.trial.TrialState.RUNNING)
-    return len(self.study.get_trials(deepcopy=False, states=states))
+    """Trials that count against the budget: all but those failed by an interruption
+    (a dead or stopped worker's), whose parameters are asked again."""
+    return sum(1 for t in self.study.get_trials(deepcopy=False)
+               if not (t.state == optuna.trial.TrialState.FAIL and
+                       t.user_attrs.get(optuna_study.INTERRUPTED)))
 
   def may_ask(self) -> bool:
     if self.config.optuna_timeout and (time.monotonic() - self.started >
@@ -153,10 +162,8 @@ class Search:
       if not idle:
         return None
       del self.programs[idle[0]]
-    size = slots_lib.sizes(member.structure, self.config.optuna_slots, self.config.seeds,
-                           self.data.get())
     program = slots_lib.SlotProgram(member.structure, member.tracking, self.data.mesh,
-                                    size, self.data.get(),
+                                    self.slots, self.data.get(),
                                     study_lib.hparams_of(study_lib.baseline()))
     self.programs[key] = program
     self.programs_built += 1
@@ -195,16 +202,13 @@ class Search:
       if not self._start(trial, member):
         still.append((trial, member))
     self.waiting = still
-    capacity = sum(len(p.free) for p in self.programs.values()) // self.config.seeds
-    while not self.waiting and self.may_ask() and (capacity > 0 or not self.programs or
-                                                    len(self.programs) < MAX_LIVE_PROGRAMS):
+    while (not self.waiting and len(self.running) < self.trials_at_once and
+           self.may_ask()):
       asked = self._ask()
       if asked is None:
         continue
       if not self._start(*asked):
-        self.waiting.append(asked)
-        break
-      capacity = sum(len(p.free) for p in self.programs.values()) // self.config.seeds
+        self.waiting.append(asked)   # its program is full: it starts when one ends
 
   # -- epochs --------------------------------------------------------------------
 
@@ -249,23 +253,20 @@ class Search:
     pick = np.nanargmin if self.config.objective.endswith('loss') else np.nanargmax
     scores = np.array([np.nan if v is None else v for v in history[self.config.objective]])
     best = int(pick(scores)) + 1 if np.isfinite(scores).any() else None
+    losses = [v for name in ('train_loss', 'val_loss') for v in history[name]]
     return dict(label=run.member.label, arm='', seed=run.seeds[k], swept=list(run.member.swept),
                 trial=run.trial.number, params=run.trial.params,
                 configuration=member_of(self.fields, run.trial.params).label,
                 config={f: run.member.values[f] for f in results.RECORD_FIELDS},
                 history=history, epochs_trained=trained, best_epoch=best,
-                worker=optuna_study.WORKER, diverged=not np.isfinite(scores[:trained]).all())
+                worker=optuna_study.WORKER, diverged=any(v is None for v in losses))
 
   # -- stopping --------------------------------------------------------------------
 
   def abandon(self) -> None:
     """On a stop request: this worker's trials are failed and asked again later."""
-    for run in list(self.running):
-      self.study.tell(run.trial, state=optuna.trial.TrialState.FAIL)
-      self.study.enqueue_trial(run.trial.params, user_attrs={'retry_of': run.trial.number})
-    for trial, _ in self.waiting:
-      self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-      self.study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number})
+    for trial in [r.trial for r in self.running] + [t for t, _ in self.waiting]:
+      optuna_study.interrupted(self.study, trial)
     self.running, self.waiting = [], []
 
   def recover_stale(self) -> int:

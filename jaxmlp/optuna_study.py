@@ -66,17 +66,30 @@ def pruner_of(config) -> optuna.pruners.BasePruner:
   return optuna.pruners.NopPruner()
 
 
+INTERRUPTED = 'interrupted'   # user attr of a trial failed because its worker stopped
+
+
+def interrupted(study: optuna.Study, trial) -> bool:
+  """`trial` (a Trial or FrozenTrial, still running) failed because its worker
+  stopped or died: it is marked so (it does not count against the budget) and its
+  parameters are asked again as a new trial. False if another worker got there first."""
+  try:
+    # Optuna has no public call to write a user attribute by trial number; its own
+    # retry callback writes through the storage in the same way.
+    study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # pylint: disable=protected-access
+    study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+  except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+    return False   # already finished (another worker recovered it)
+  study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number})
+  return True
+
+
 def recover_stale(study: optuna.Study, mine: set[int] = frozenset()) -> int:
   """Marks failed the running trials whose worker is dead (not this one's `mine`) and
   asks their parameters again; returns how many."""
-  recovered = 0
-  for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-    if t.number in mine or not _dead(t):
-      continue
-    study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-    study.enqueue_trial(t.params, user_attrs={'retry_of': t.number})
-    recovered += 1
-  return recovered
+  return sum(interrupted(study, t) for t in
+             study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+             if t.number not in mine and _dead(t))
 
 
 def _dead(trial: optuna.trial.FrozenTrial) -> bool:

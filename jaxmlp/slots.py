@@ -26,7 +26,7 @@ class SlotProgram:
   def __init__(self, structure: train.Structure, tracking: train.Tracking, mesh: Mesh,
                size: int, data: devices.DeviceData, idle_hparams: dict[str, float]):
     self.structure, self.tracking = structure, tracking
-    self.mesh, block = devices.program_layout(mesh, size, size)
+    self.mesh, block = devices.program_layout(mesh, size, size, compact=True)
     self.size = block * self.mesh.size
     self.program = engine.build_program(structure, tracking, self.mesh, block)
     self.data = devices.data_on(data, self.mesh)
@@ -104,10 +104,13 @@ class SlotProgram:
     return jax.tree.map(lambda x: np.asarray(x[slot]), devices.to_host(tree))
 
 
-def sizes(structure: train.Structure, requested: int, seeds: int,
+def sizes(structure: train.Structure, requested: int, seeds: int, trials: int,
           data: devices.DeviceData) -> int:
-  """Slots per program: `requested`, or what the devices hold; whole trials (a trial
-  takes one slot per seed)."""
-  size = devices.members_per_program(structure, requested, 1 << 20,
-                                     sum(a.nbytes for a in data))
-  return max(seeds, size // seeds * seeds)
+  """Slots per program, whole trials (a trial takes one slot per seed): `requested`;
+  or what the devices hold (on a CPU, 4 per core), at most a quarter of the trials
+  budget, since trials that run together are sampled without each other's results."""
+  if requested:
+    return -(-requested // seeds) * seeds
+  fit = devices.members_per_program(structure, 0, 1 << 20, sum(a.nbytes for a in data))
+  cap = -(-trials // 4) * seeds
+  return max(seeds, min(fit, cap) // seeds * seeds)

@@ -84,7 +84,8 @@ def test_any_study_shape_runs_through_launch_report_and_evaluate(shape, tiny_spl
   config = study.make_config(**shape)
   try:
     pipeline.validate(config, len(tiny_split.x_train))
-  except UserError:
+  except UserError as e:
+    _log(f'refused: {e}')
     return  # validation refuses it before anything runs, as the command line does
   out = tmp_path_factory.mktemp('shape')
   report = pipeline.run_study(config, tiny_split, output_dir=out, command='(property test)',
@@ -100,3 +101,12 @@ def test_any_study_shape_runs_through_launch_report_and_evaluate(shape, tiny_spl
   assert 1 <= record['epochs_trained'] <= record['config']['epochs']
   answer = pipeline.evaluate_member(members[-1].parent)
   assert answer['identical'], answer
+  _log(f'ran: {len(members)} members, {len(study.group(study.expand(config)))} groups, '
+       f'search {config.search}, final {config.final_epochs}')
+
+
+def _log(line: str) -> None:
+  """JAXMLP_SHAPES_LOG=FILE: one line per shape tried (what ran, what was refused)."""
+  if os.environ.get('JAXMLP_SHAPES_LOG'):
+    with open(os.environ['JAXMLP_SHAPES_LOG'], 'a') as f:
+      f.write(line + '\n')

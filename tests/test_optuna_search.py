@@ -91,6 +91,7 @@ def test_a_killed_search_continues_the_same_study(tmp_path):
         state, value, params)
   for number, (_, _, params) in interrupted.items():         # failed, asked again
     assert after[number].state == optuna.trial.TrialState.FAIL
+    assert after[number].user_attrs['interrupted']   # not counted against the budget
     [retry] = [t for t in after.values() if t.user_attrs.get('retry_of') == number]
     assert retry.params == params and retry.state in FINISHED
   assert sum(t.state in FINISHED for t in after.values()) == 10
