@@ -21,9 +21,10 @@ space (RMSprop(lr), HeNormal kernels, L2(alpha) on the hidden kernels, hidden si
                  config.optuna_slots=K (each --slots value; 0: what the devices hold, at
                  most a quarter of the trials), after runner.start(); the study in an
                  SQLite file in a temporary folder (--storage=memory: Optuna's in-memory
-                 storage, through the Search class). Its Search keeps a program of K
-                 slots per structure (here the 4 hidden-size pairs) and at most K
-                 trials running in all.
+                 storage, through the Search class). Its Search runs at most K trials
+                 at once, in programs of K/S slots (S: the structures the space can
+                 need, here the 4 hidden-size pairs), as many of a structure as its
+                 trials fill, all of one structure sharing one executable.
    one at a time the same engine with optuna_slots=1: one trial running at a time,
                  in programs of one slot, one per structure, each compiled once and
                  refilled with the next trial of its structure without recompiling.
@@ -509,8 +510,9 @@ def render(out: dict) -> str:
     lines += ['', '- trials per hour: (complete + pruned) / wall time; the budget counts '
               'every trial but those failed by an interrupted worker (asked again), as '
               'jaxmlp\'s Search.may_ask does. Counts, epochs and best value are from the last '
-              'repetition. The engine\'s search runs a program of K slots per structure (the '
-              'space\'s 4 hidden-size pairs: up to 4 programs) and at most K trials at once; '
+              'repetition. The engine\'s search runs at most K trials at once, in programs '
+              'of K/S slots (S: the structures the space can need, here its 4 hidden-size '
+              'pairs; a structure\'s programs share one executable); '
               'trials that start together are sampled without each other\'s results, and a '
               'pruner judges a trial by completed trials only (the median pruner waits for '
               '5): more slots can mean fewer pruned trials and more epochs per trial; epochs '
@@ -522,6 +524,8 @@ def render(out: dict) -> str:
     if 'single' in out['runs']:
       lines.append('- one at a time: optuna_slots=1, programs of 1 slot (one per '
                    'structure, up to 4), each compiled once and refilled.')
+    lines.append('- programs built: executables compiled (programs of one structure and size '
+                 'share one).')
     if 'keras' in out['runs']:
       lines.append(f"- Keras: {out['keras_note']}.")
     lines.append('')

@@ -71,7 +71,13 @@ class Program(NamedTuple):
                         # (what the benchmark times against a naive loop)
 
 
-@functools.lru_cache(maxsize=None)
+# Programs kept compiled. Each costs a few hundred memory mappings (its executables),
+# and a process may hold only 65,530: a study of hundreds of structures must let the
+# programs it is done with go.
+PROGRAMS_KEPT = 16
+
+
+@functools.lru_cache(maxsize=PROGRAMS_KEPT)
 def build_program(structure: train.Structure, tracking: train.Tracking, mesh: Mesh,
                   block: int) -> Program:
   """The one place programs are built (the engine and the benchmark use it); jit's

@@ -76,7 +76,7 @@ def section(search, config, study_dir: Path) -> list[str]:
   lines = ['## Optuna search', '',
            f'Best: **trial {search.best.number}**, {config.objective} '
            f'{search.best.value:.4f}: {best}.', '',
-           'Trials that share a structure trained in the slots of one compiled program; '
+           'Trials that share a structure trained in the slots of compiled programs; '
            'between epochs each reported its objective (mean over its executions) to the '
            'pruner, and a pruned or finished trial\'s slots took the next asked trial at '
            'once. Watch or revisit the study with '

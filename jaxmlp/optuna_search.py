@@ -12,6 +12,7 @@ marked failed and their parameters asked again.
 """
 
 import dataclasses
+import itertools
 import math
 import time
 from typing import Any
@@ -31,9 +32,6 @@ from jaxmlp import space
 from jaxmlp import study as study_lib
 from jaxmlp import train
 from jaxmlp.errors import UserError
-
-# Programs kept at once (one per structure); an idle one makes room for a new one.
-MAX_LIVE_PROGRAMS = 4
 
 
 def _extremes(value) -> list:
@@ -103,6 +101,29 @@ def member_of(fields: dict[str, Any], params: dict[str, Any],
   return study_lib.Member(label, '', 0, values, swept)
 
 
+def structure_count(fields: dict[str, Any],
+                    distributions: dict[str, optuna.distributions.BaseDistribution],
+                    many: int = 1 << 12) -> int:
+  """How many compiled structures the space's trials can need (`many` where the space
+  is too large to count, e.g. a wide int range of widths or batch sizes). A float
+  parameter changes the structure only by being zero or not: its edges tell."""
+  candidates = []
+  for name, dist in distributions.items():
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+      candidates.append([(name, c) for c in dist.choices])
+    elif isinstance(dist, optuna.distributions.IntDistribution):
+      values = range(dist.low, dist.high + 1, dist.step)
+      if len(values) > 64:
+        return many
+      candidates.append([(name, v) for v in values])
+    else:
+      candidates.append([(name, dist.low), (name, dist.high)])
+  if math.prod(len(c) for c in candidates) > many:
+    return many
+  return len({(m.structure, m.tracking) for m in
+              (member_of(fields, dict(params), 'count') for params in itertools.product(*candidates))})
+
+
 @dataclasses.dataclass
 class _Running:
   trial: optuna.trial.Trial
@@ -125,11 +146,17 @@ class Search:
     # Trials at once (in all programs together): one program's slots. Trials that
     # start together are sampled without each other's results, and a pruner judges
     # by finished trials, so the search keeps no more running than one program holds.
-    self.slots = slots_lib.sizes(representative(config).structure, config.optuna_slots,
-                                 config.seeds, config.optuna_trials, data.get())
-    self.trials_at_once = self.slots // config.seeds
-    self.programs: dict[tuple, slots_lib.SlotProgram] = {}
-    self.programs_built = 0
+    total = slots_lib.sizes(representative(config).structure, config.optuna_slots,
+                            config.seeds, config.optuna_trials, data.get())
+    self.trials_at_once = total // config.seeds
+    # A program computes all its slots every epoch, full or not: with S structures in
+    # the space, programs of about 1/S of the slots keep them full (several programs
+    # of one structure share its compiled executable).
+    structures = min(structure_count(self.fields, self.distributions), self.trials_at_once)
+    self.slots = -(-self.trials_at_once // structures) * config.seeds   # per program
+    self.live_slots_max = 2 * total + self.slots
+    self.programs: list[slots_lib.SlotProgram] = []
+    self.compiled: set[tuple] = set()   # (structure, tracking, slots) executables
     self.running: list[_Running] = []
     self.waiting: list[tuple[optuna.trial.Trial, study_lib.Member]] = []
     self.started = time.monotonic()
@@ -137,37 +164,38 @@ class Search:
 
   # -- the budget ----------------------------------------------------------------
 
-  def _counted(self) -> int:
-    """Trials that count against the budget: all but those failed by an interruption
-    (a dead or stopped worker's), whose parameters are asked again."""
-    return sum(1 for t in self.study.get_trials(deepcopy=False)
-               if not (t.state == optuna.trial.TrialState.FAIL and
-                       t.user_attrs.get(optuna_study.INTERRUPTED)))
-
   def may_ask(self) -> bool:
     if self.config.optuna_timeout and (time.monotonic() - self.started >
                                        self.config.optuna_timeout):
       return False
-    return self._counted() < self.config.optuna_trials
+    return optuna_study.counted(self.study) < self.config.optuna_trials
 
   # -- filling slots ---------------------------------------------------------------
 
   def _program_for(self, member: study_lib.Member) -> slots_lib.SlotProgram | None:
+    """A program of the member's structure with room for its seeds: a running one, else
+    a new one (idle programs make room), else None (the trial waits for a slot)."""
     key = (member.structure, member.tracking)
-    program = self.programs.get(key)
-    if program is not None:
-      return program if len(program.free) >= self.config.seeds else None
-    if len(self.programs) >= MAX_LIVE_PROGRAMS:
-      idle = [k for k, p in self.programs.items() if not p.busy]
+    for program in self.programs:
+      if (program.structure, program.tracking) == key and len(
+          program.free) >= self.config.seeds:
+        return program
+    while sum(p.size for p in self.programs) + self.slots > self.live_slots_max:
+      idle = [p for p in self.programs if not p.busy]
       if not idle:
         return None
-      del self.programs[idle[0]]
+      self.programs.remove(idle[0])
     program = slots_lib.SlotProgram(member.structure, member.tracking, self.data.mesh,
                                     self.slots, self.data.get(),
                                     study_lib.hparams_of(study_lib.baseline()))
-    self.programs[key] = program
-    self.programs_built += 1
+    self.programs.append(program)
+    self.compiled.add((*key, program.size))
     return program
+
+  @property
+  def programs_built(self) -> int:
+    """Executables compiled (programs of one structure and size share one)."""
+    return len(self.compiled)
 
   def _start(self, trial: optuna.trial.Trial, member: study_lib.Member) -> bool:
     program = self._program_for(member)
@@ -214,7 +242,7 @@ class Search:
 
   def step(self) -> None:
     """One epoch of every program that has a running trial; reports and decisions."""
-    for program in [p for p in self.programs.values() if p.busy]:
+    for program in [p for p in self.programs if p.busy]:
       metrics, stopped = program.run_epoch()
       for run in [r for r in self.running if r.program is program]:
         for name, values in metrics.items():
@@ -350,4 +378,4 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
              if (d / results.RESULT_FILE).is_file()]
   return searches.Outcome(member, search=OptunaOutcome(
       study, records, search.programs_built, time.monotonic() - search.started, best,
-      str(storage or settings.study_dir / optuna_study.STORAGE_FILE)))
+      str(storage or (settings.study_dir / optuna_study.STORAGE_FILE).absolute())))

@@ -19,6 +19,9 @@ STORAGE_FILE = 'optuna.db'
 # A running trial whose worker has not written a heartbeat for this long is taken
 # for dead (another host's worker; on this host, a dead worker's pid tells at once).
 STALE_S = 300.0
+# A running trial no worker has claimed yet: a worker names itself within moments of
+# asking, so one still unnamed after this long was asked by a worker since killed.
+UNCLAIMED_S = 30.0
 WORKER = f'{socket.gethostname()}:{os.getpid()}'
 
 
@@ -72,7 +75,8 @@ INTERRUPTED = 'interrupted'   # user attr of a trial failed because its worker s
 def interrupted(study: optuna.Study, trial) -> bool:
   """`trial` (a Trial or FrozenTrial, still running) failed because its worker
   stopped or died: it is marked so (it does not count against the budget) and its
-  parameters are asked again as a new trial. False if another worker got there first."""
+  parameters, if it had any yet, are asked again as a new trial. False if another
+  worker got there first."""
   try:
     # Optuna has no public call to write a user attribute by trial number; its own
     # retry callback writes through the storage in the same way.
@@ -80,8 +84,18 @@ def interrupted(study: optuna.Study, trial) -> bool:
     study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
   except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
     return False   # already finished (another worker recovered it)
-  study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number})
+  if trial.params:   # none yet: its worker died while the sampler was choosing them
+    study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number})
   return True
+
+
+def counted(study: optuna.Study) -> int:
+  """Trials that count against the budget: all but those failed by an interruption
+  (a dead or stopped worker's) and those waiting in the queue (their parameters asked
+  again, which `study.ask` hands out first and which count once started)."""
+  return sum(1 for t in study.get_trials(deepcopy=False)
+             if t.state != optuna.trial.TrialState.WAITING and
+             not (t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get(INTERRUPTED)))
 
 
 def recover_stale(study: optuna.Study, mine: set[int] = frozenset()) -> int:
@@ -106,7 +120,7 @@ def _dead(trial: optuna.trial.FrozenTrial) -> bool:
   beat = trial.user_attrs.get('heartbeat')
   if beat is None:
     start = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
-    return time.time() - start > STALE_S
+    return time.time() - start > (STALE_S if worker else UNCLAIMED_S)
   return time.time() - beat > STALE_S
 
 

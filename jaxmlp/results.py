@@ -191,6 +191,12 @@ def _percent(values: list[float | None]) -> str:
   return f'{100 * np.mean(values):.2f} ± {100 * np.std(values):.2f}'
 
 
+def _span(values: list[int]) -> str:
+  """One number, or the range where seeds differ (an early stop)."""
+  low, high = min(values), max(values)
+  return str(low) if low == high else f'{low}-{high}'
+
+
 SUMMARY_COLUMNS = ('configuration', 'seeds', 'test accuracy % (mean ± std)',
                    'original accuracy %', 'test loss (mean ± std)', 'original loss',
                    'fit time s (program)', 'original fit time s', 'weight updates',
@@ -208,7 +214,7 @@ def summary_rows(records: list[dict[str, Any]]) -> list[dict[str, str]]:
         _percent([r['test_accuracy'] for r in runs]), fmt('test_accuracy', 100, '.2f'),
         _mean_std([r['test_loss'] for r in runs]), fmt('test_loss'),
         f"{np.mean([r['fit_time_s'] for r in runs]):.1f}", fmt('fit_time_s'),
-        str(runs[0]['weight_updates']),
+        _span([r['weight_updates'] for r in runs]),
         str(sum(r['diverged'] for r in runs))))))
   return rows
 

@@ -40,7 +40,6 @@ class SlotProgram:
     self.state, self.tracker = self.program.start(state, state.params)
     self.tracker = self.tracker._replace(
         stopped=_stop(self.tracker.stopped, self._put(np.ones(self.size, bool))))
-    self._epoch = None
 
   def _put(self, x: np.ndarray) -> jax.Array:
     return devices.to_devices(np.asarray(x), self._sharding)
@@ -87,12 +86,9 @@ class SlotProgram:
     """One epoch of every slot: (metrics per slot, NaN where a slot was frozen;
     whether each slot is stopped now)."""
     was_stopped = devices.to_host(self.tracker.stopped)
-    hparams_M = self._put_hparams()
-    if self._epoch is None:
-      self._epoch = self.program.epoch.lower(self.state, self.tracker, hparams_M,
-                                             self.data).compile()
-    self.state, self.tracker, metrics = self._epoch(self.state, self.tracker, hparams_M,
-                                                    self.data)
+    # jit's cache: programs of one structure and size share one executable.
+    self.state, self.tracker, metrics = self.program.epoch(self.state, self.tracker,
+                                                           self._put_hparams(), self.data)
     metrics = {k: np.where(was_stopped, np.nan, v)
                for k, v in devices.to_host(metrics)._asdict().items()}
     self.epoch_of[~was_stopped] += 1

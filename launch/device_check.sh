@@ -11,16 +11,18 @@ usage() {
 usage: launch/device_check.sh [--quick] [--dry-run]
 
 Runs, with jaxmlp and its test extras already installed and MNIST in $MNIST_DIR
-(default: shared/mnist or ../shared/mnist beside the checkout, if present):
+(default: shared/mnist or ../shared/mnist beside the checkout, if present), what an
+accelerator adds to the CPU's CI:
   1. the devices jax sees;
-  2. the tests (python -m pytest -q -x): those that start jaxmlp processes in a
-     pytest process of their own, the one that simulates 4 CPU devices on the CPU,
-     the rest in one process; the launchers' and flag-parsing tests are left out;
+  2. the tests of the numbers on the device: the engine, slot refills, the training
+     step, the optimizers and the replay of Keras' own trajectories (tests/golden);
   3. benchmarks/bench.py (full, or --quick), JSON and table;
-  4. on an accelerator, the finetune grid (36 configurations x 3 seeds x 50 epochs),
+  4. benchmarks/search_bench.py: the Optuna search with K slots per program against
+     one trial at a time through the same engine (trials per hour);
+  5. on an accelerator, the finetune grid (36 configurations x 3 seeds x 50 epochs),
      timed by its report.
-Every step has a time limit, 480 s in all. Logs, bench.json and summary.md go to
-$OUT if set, else to a new temporary folder. Exits 1 if a step failed or timed out.
+Every step has a time limit, 490 s in all. Logs, the JSONs and summary.md go to $OUT if
+set, else to a new temporary folder. Exits 1 if a step failed or timed out.
 
   --quick     the benchmark's --quick mode
   --dry-run   print the commands instead of running them (or DRY_RUN=1)
@@ -28,8 +30,9 @@ $OUT if set, else to a new temporary folder. Exits 1 if a step failed or timed o
 
 Environment: PYTHON (default python), PYTEST_FLAGS (default -q -x --durations=10),
 BENCH_FLAGS (extra benchmark flags; default --ks=1,4,16,36,144 on an accelerator),
-and the steps' limits in seconds: TEST_LIMIT_S (120), PROCESS_TEST_LIMIT_S (100),
-CPU_TEST_LIMIT_S (40), BENCH_LIMIT_S (120), STUDY_LIMIT_S (80).
+SEARCH_FLAGS (search-benchmark flags; default --slots=32 --rows=12000 --epochs=5
+--trials=64 on an accelerator, --quick on a CPU), and the steps' limits in seconds:
+TEST_LIMIT_S (150), BENCH_LIMIT_S (120), SEARCH_LIMIT_S (120), STUDY_LIMIT_S (80).
 EOF
 }
 
@@ -50,6 +53,9 @@ for arg in "$@"; do
 done
 
 read -r -a PYTEST_ARGS <<<"${PYTEST_FLAGS:--q -x --durations=10}"
+DEVICE_TESTS=(tests/test_engine.py tests/test_slots.py tests/test_train.py
+              tests/test_optim.py tests/test_golden.py)
+# It simulates 4 CPU devices in a process of its own: CI's, not the accelerator's.
 CPU_ONLY_TEST="tests/test_engine.py::test_members_shard_over_four_devices_with_the_same_numbers"
 
 if [[ -z "${MNIST_DIR:-}" ]]; then
@@ -107,36 +113,12 @@ print(f"jax {jax.__version__}, flax {flax.__version__}, optax {optax.__version__
 PLATFORM="$(grep -o -m1 -E '(Cuda|Rocm|Tpu|Cpu|Gpu)Device' "$OUT_DIR/devices.log" 2>/dev/null || true)"
 
 # The tests run with float32 matmuls, as jaxmlp.launch does by default (they compare
-# with float32 references, which TF32, a GPU's default, would miss), and without
-# XLA's preallocation of 75% of a GPU's memory, so that the processes some tests
-# start find room beside the test process. Test files whose tests start
-# `python -m jaxmlp.*` processes run in a pytest process of their own that touches
-# no device itself (a TPU admits one process at a time). Left out, as no device
-# changes them: tests/test_launchers.py (bash dry runs) and test_launch.py's
-# bad-input tests (flag parsing).
+# with float32 references and Keras' own float32 runs, which TF32, a GPU's default,
+# would miss), and without XLA's preallocation of 75% of a GPU's memory.
 TEST_ENV=(env JAX_DEFAULT_MATMUL_PRECISION=float32 XLA_PYTHON_CLIENT_PREALLOCATE=false)
-SUBPROCESS_TESTS=()
-for path in tests/test_*.py; do
-  if [[ "$path" != tests/test_launchers.py && "$path" != "${CPU_ONLY_TEST%%::*}" ]] &&
-     grep -q -E "'-m', 'jaxmlp[.]|-m jaxmlp[.]" "$path"; then
-    SUBPROCESS_TESTS+=("$path")
-  fi
-done
-IGNORE=(--ignore=tests/test_launchers.py)
-for path in ${SUBPROCESS_TESTS[@]+"${SUBPROCESS_TESTS[@]}"}; do
-  IGNORE+=("--ignore=$path")
-done
-step "tests in one process" "${TEST_LIMIT_S:-120}" pytest.log \
-  "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" "${IGNORE[@]}" \
-  --deselect "$CPU_ONLY_TEST" tests
-if [[ ${#SUBPROCESS_TESTS[@]} -gt 0 ]]; then
-  step "tests that start jaxmlp processes" "${PROCESS_TEST_LIMIT_S:-100}" pytest_processes.log \
-    "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" -k "not bad_input" \
-    "${SUBPROCESS_TESTS[@]}"
-fi
-# It simulates 4 devices on the host: on an accelerator, jax.devices() would be it.
-step "test on 4 simulated CPU devices" "${CPU_TEST_LIMIT_S:-40}" pytest_cpu.log \
-  env JAX_PLATFORMS=cpu "$PYTHON" -m pytest -q "$CPU_ONLY_TEST"
+step "tests of the numbers on the device" "${TEST_LIMIT_S:-150}" pytest.log \
+  "${TEST_ENV[@]}" "$PYTHON" -m pytest "${PYTEST_ARGS[@]}" --deselect "$CPU_ONLY_TEST" \
+  "${DEVICE_TESTS[@]}"
 # An accelerator has room for a larger sweep than the benchmark's CPU default.
 DEFAULT_BENCH_FLAGS="--ks=1,4,16,36,144"
 [[ "$PLATFORM" != "CpuDevice" ]] || DEFAULT_BENCH_FLAGS=""
@@ -144,6 +126,15 @@ read -r -a BENCH_ARGS <<<"${BENCH_FLAGS-$DEFAULT_BENCH_FLAGS}"
 step "benchmark" "${BENCH_LIMIT_S:-120}" bench.log \
   "$PYTHON" benchmarks/bench.py ${QUICK[@]+"${QUICK[@]}"} "--json=$OUT_DIR/bench.json" \
   ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"}
+# The Optuna search's slots against one trial at a time: on a CPU the gain is bounded
+# by its cores; on an accelerator a program of 32 slots should cost little more than
+# one of 1.
+DEFAULT_SEARCH_FLAGS="--slots=32 --rows=12000 --epochs=5 --trials=64"
+[[ "$PLATFORM" != "CpuDevice" ]] || DEFAULT_SEARCH_FLAGS="--quick"
+read -r -a SEARCH_ARGS <<<"${SEARCH_FLAGS-$DEFAULT_SEARCH_FLAGS}"
+step "search benchmark: slots vs one trial at a time" "${SEARCH_LIMIT_S:-120}" search.log \
+  "$PYTHON" benchmarks/search_bench.py --contenders=engine,single \
+  "--json=$OUT_DIR/search_bench.json" ${SEARCH_ARGS[@]+"${SEARCH_ARGS[@]}"}
 # The accelerator target: the 36-point finetune grid x 3 seeds x 50 epochs (without the
 # final retraining), which the report times as training + testing and compiling. On a
 # CPU it would take the better part of an hour.
@@ -164,6 +155,10 @@ fi
     echo "finetune grid: $(grep -m1 -E 's of training and testing' \
       "$OUT_DIR/results/finetune/report.md" | sed 's/^- //')"
     echo
+  fi
+  if [[ -f "$OUT_DIR/search_bench.json" ]]; then
+    "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("markdown", ""))' \
+      "$OUT_DIR/search_bench.json" || true
   fi
   # The benchmark's own table; from the JSON when the run was cut short.
   "$PYTHON" - "$OUT_DIR/bench.json" <<'EOF' || echo "(no benchmark results)"

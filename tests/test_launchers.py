@@ -125,20 +125,23 @@ def test_slurm_inside_an_allocation_passes_every_gpu_of_the_node():
       'JAXMLP_LOCAL_DEVICE_IDS=0,1,2,3,4,5,6,7 python -m jaxmlp.launch --study=init']
 
 
-def test_device_check_dry_run_runs_tests_then_benchmark_into_out(tmp_path):
+def test_device_check_dry_run_runs_tests_then_benchmarks_into_out(tmp_path):
   result = _bash('device_check.sh', '--dry-run', env={'OUT': str(tmp_path)})
   assert result.returncode == 0, result.stderr
   # Every step runs under a time limit.
   steps = [l for l in _lines(result) if l.startswith('timeout ')]
-  assert len(steps) == 6
-  assert all('-m pytest -q' in l for l in steps[1:4])
-  assert '-m pytest -q -x' in steps[1] and 'tests' in shlex.split(steps[1])
-  assert f'benchmarks/bench.py --json={tmp_path}/bench.json' in steps[4]
-  # No devices were listed (a dry run), so the accelerator's study step is shown too.
+  assert len(steps) == 5
+  assert '-m pytest -q -x' in steps[1]
+  assert {'tests/test_engine.py', 'tests/test_slots.py', 'tests/test_golden.py'} <= set(
+      shlex.split(steps[1]))
+  assert f'benchmarks/bench.py --json={tmp_path}/bench.json' in steps[2]
+  # No devices were listed (a dry run), so the accelerator's settings are shown.
+  assert ('benchmarks/search_bench.py --contenders=engine,single '
+          f'--json={tmp_path}/search_bench.json --slots=32') in steps[3]
   assert ('-m jaxmlp.launch --study=finetune --search=grid --config.final_epochs=0 '
-          f'--progress=false --output_dir={tmp_path}/results') in steps[5]
-  # The limits add up to 8 minutes.
-  assert sum(int(l.split()[2]) for l in steps) == 480
+          f'--progress=false --output_dir={tmp_path}/results') in steps[4]
+  # The limits add up to 490 s, leaving a 15-minute lease room to start and rerun.
+  assert sum(int(l.split()[2]) for l in steps) == 490
   assert not list(tmp_path.iterdir())  # a dry run writes nothing
 
 

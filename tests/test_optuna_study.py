@@ -1,0 +1,65 @@
+"""optuna_study: interrupted trials are failed, asked again first, and the budget
+counts each configuration once."""
+
+import optuna
+
+from jaxmlp import optuna_study
+
+
+def _study() -> optuna.Study:
+  optuna_study.quiet()
+  return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+
+def test_an_interrupted_trial_is_asked_again_before_new_ones():
+  study = _study()
+  space = {'lr': optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+  done, cut = study.ask(space), study.ask(space)
+  study.tell(done, 0.5)
+  assert optuna_study.interrupted(study, cut)
+  assert not optuna_study.interrupted(study, cut)   # a second worker finds it failed
+  retry = study.ask(space)
+  assert retry.params == cut.params and retry.user_attrs['retry_of'] == cut.number
+  assert study.trials[cut.number].state == optuna.trial.TrialState.FAIL
+
+
+def test_the_budget_counts_neither_interrupted_nor_queued_trials():
+  # A search killed with its whole budget asked: the trials it left running come
+  # back as queued retries, and these must still run within the same budget.
+  study = _study()
+  space = {'lr': optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+  trials = [study.ask(space) for _ in range(4)]
+  study.tell(trials[0], 0.1)
+  study.tell(trials[1], state=optuna.trial.TrialState.PRUNED)
+  for trial in trials[2:]:
+    optuna_study.interrupted(study, trial)
+  assert optuna_study.counted(study) == 2 < 4   # room for both retries
+  for _ in range(2):
+    study.tell(study.ask(space), 0.2)
+  assert optuna_study.counted(study) == 4
+  assert [t.user_attrs.get('retry_of') for t in study.trials[4:]] == [2, 3]
+
+
+def test_programs_are_sized_by_the_structures_a_space_can_need():
+  from jaxmlp import optuna_search, space, study   # pylint: disable=g-import-not-at-top
+  config = study.load_config('finetune_optuna')
+  count = lambda c: optuna_search.structure_count(
+      optuna_search.fields_of(c)[0], space.distributions(*optuna_search.fields_of(c)))
+  assert count(config) == 4   # hidden 64|128 x 256|512; the L2 and rates are traced
+  config.l2 = space.uniform(0.0, 1e-3)   # no penalty at all is another program
+  assert count(config) == 8
+  config.hidden_sizes = (space.integer(16, 1024), 256)
+  assert count(config) == 1 << 12   # too many to count
+
+
+def test_a_trial_a_killed_worker_never_claimed_is_failed_without_a_retry(monkeypatch):
+  # A worker killed between asking a trial and naming itself leaves it running with no
+  # worker, no heartbeat and (while the sampler chose them) no parameters.
+  study = _study()
+  orphan = study.ask()
+  assert optuna_study.recover_stale(study) == 0   # it may still be claimed
+  now = optuna_study.time.time()
+  monkeypatch.setattr(optuna_study.time, 'time', lambda: now + optuna_study.UNCLAIMED_S + 1)
+  assert optuna_study.recover_stale(study) == 1
+  assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
+  assert len(study.trials) == 1   # nothing to ask again
