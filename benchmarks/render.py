@@ -206,8 +206,9 @@ def _checkpoint(out: dict) -> list[str]:
             'host\'s bookkeeping between epochs, the saves and the final test pass '
             '(compiling excluded). Overhead: the median of the per-repetition ratios to '
             'the run without checkpoints, minus 1. Held up: the ProgramCheckpoint\'s '
-            'saved_seconds (copying the state to the host and handing it to orbax, whose '
-            'write goes on in a background thread; the last write is waited for outside '
+            'saved_seconds (copying the state to the host and handing it to orbax; a '
+            'program\'s first save also waits for its write, which \'auto\' times, the '
+            'later writes go on in a background thread, the last one waited for outside '
             'the timed span), median over the repetitions; checkpoints go to '
             f"{c['directory']}. A save is never due after the last epoch.", '']
   return lines
