@@ -11,7 +11,9 @@ TPE proposes, the median pruner stops trials that trail at the same epoch; 100 t
 of at most 20 epochs (batch 256), each trial's slots refilled at once when it ends.
 The best configuration is then retrained like the original's final model (50 epochs,
 batch 32, shuffled). Original: best of its grid 128/256/1e-6/1e-3; retrained: test
-accuracy 98.29%, F1 0.9831.
+accuracy 98.29%, F1 0.9831. Measured here (2-core CPU, about 7 minutes in all): 41
+trials complete, 59 pruned, 4 compiled programs; best 128x512, L2 1.1e-7, lr 2.8e-3;
+retrained: 98.03%, F1 0.9802.
 """
 
 from jaxmlp import space
