@@ -144,6 +144,11 @@ class ProgramCheckpoint:
       self.last_save_s = self.last_save_at - started
     self.saved_seconds += self.last_save_at - started
 
+  @property
+  def timed(self) -> bool:
+    """Whether saves fall due by the clock (each process has its own)."""
+    return self.policy.kind in ('auto', 'seconds')
+
   def due(self, epochs_done: int) -> bool:
     return self.policy.due(epochs_done, time.perf_counter() - self.last_save_at,
                            self.last_save_s)

@@ -57,7 +57,10 @@ def sharded(fn, in_axes, mesh: Mesh, block: int, sequential: bool = False,
                                in_specs=specs, out_specs=P(devices.MEMBER_AXIS),
                                # Members never communicate: no collectives to check.
                                check_vma=False),
-                 **jit_kwargs)
+                 # Stated, so that outputs fed back in (a slot program's state) come
+                 # with the sharding they went in with, even on a one-device mesh, and
+                 # jit's cache finds the same executable.
+                 out_shardings=NamedSharding(mesh, P(devices.MEMBER_AXIS)), **jit_kwargs)
 
 
 class Program(NamedTuple):
@@ -205,8 +208,9 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
       stop = hosts.any_process(interrupt.requested() is not None) and more
       # Every process must take the same decision (a save gathers the state to the
       # hosts): process 0's, which writes, and whose clock and save cost count.
-      due = checkpoint is not None and more and hosts.from_primary(
-          lambda: checkpoint.due(done))
+      due = checkpoint is not None and more and (
+          hosts.from_primary(lambda: checkpoint.due(done)) if checkpoint.timed
+          else checkpoint.due(done))
       if checkpoint is not None and more and (stop or due):
         fit_time = fit_before + time.perf_counter() - started
         checkpoint.save(done, lambda: (devices.to_host(_savable(state, tracker)),

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 import optuna
 
+from jaxmlp import engine
 from jaxmlp import interrupt
 from jaxmlp import optuna_study
 from jaxmlp import results
@@ -105,23 +106,34 @@ def structure_count(fields: dict[str, Any],
                     distributions: dict[str, optuna.distributions.BaseDistribution],
                     many: int = 1 << 12) -> int:
   """How many compiled structures the space's trials can need (`many` where the space
-  is too large to count, e.g. a wide int range of widths or batch sizes). A float
-  parameter changes the structure only by being zero or not: its edges tell."""
-  candidates = []
-  for name, dist in distributions.items():
+  has too many to count, e.g. a wide int range of widths or batch sizes). Only the
+  parameters that change the structure on their own are combined; a float changes it
+  only by being zero or not, so its edges tell."""
+  def key(params):
+    member = member_of(fields, params, 'count')
+    return member.structure, member.tracking
+
+  def values(dist):
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
-      candidates.append([(name, c) for c in dist.choices])
-    elif isinstance(dist, optuna.distributions.IntDistribution):
-      values = range(dist.low, dist.high + 1, dist.step)
-      if len(values) > 64:
-        return many
-      candidates.append([(name, v) for v in values])
-    else:
-      candidates.append([(name, dist.low), (name, dist.high)])
-  if math.prod(len(c) for c in candidates) > many:
+      return list(dist.choices)
+    if isinstance(dist, optuna.distributions.IntDistribution):
+      span = range(dist.low, dist.high + 1, dist.step)
+      return list(span) if len(span) <= 64 else None
+    return [dist.low, dist.high]
+
+  first = {n: (values(d) or [d.low])[0] for n, d in distributions.items()}
+  axes = []
+  for name, dist in distributions.items():
+    candidates = values(dist)
+    probe = candidates if candidates is not None else [dist.low, dist.high]
+    if len({key(dict(first, **{name: v})) for v in probe}) == 1:
+      continue   # a traced hyperparameter, or the epochs: one program serves them all
+    if candidates is None:
+      return many
+    axes.append([(name, v) for v in candidates])
+  if math.prod(len(a) for a in axes) > many:
     return many
-  return len({(m.structure, m.tracking) for m in
-              (member_of(fields, dict(params), 'count') for params in itertools.product(*candidates))})
+  return len({key(dict(first, **dict(combo))) for combo in itertools.product(*axes)})
 
 
 @dataclasses.dataclass
@@ -156,10 +168,10 @@ class Search:
     self.slots = -(-self.trials_at_once // structures) * config.seeds   # per program
     self.live_slots_max = 2 * total + self.slots
     self.programs: list[slots_lib.SlotProgram] = []
-    self.compiled: set[tuple] = set()   # (structure, tracking, slots) executables
+    self.programs_built = 0   # compiled (programs of one structure and size share one)
     self.running: list[_Running] = []
     self.waiting: list[tuple[optuna.trial.Trial, study_lib.Member]] = []
-    self.started = time.monotonic()
+    self.started = self.last_beat = time.monotonic()
     self.maximize = not config.objective.endswith('loss')
 
   # -- the budget ----------------------------------------------------------------
@@ -185,17 +197,17 @@ class Search:
       if not idle:
         return None
       self.programs.remove(idle[0])
+    # A live program of the structure lends its compiled functions (the engine's
+    # cache may have let them go, if the space has many structures).
+    twin = next((p.program for p in self.programs
+                 if (p.structure, p.tracking) == key), None)
+    built = engine.build_program.cache_info().misses
     program = slots_lib.SlotProgram(member.structure, member.tracking, self.data.mesh,
                                     self.slots, self.data.get(),
-                                    study_lib.hparams_of(study_lib.baseline()))
+                                    study_lib.hparams_of(study_lib.baseline()), program=twin)
     self.programs.append(program)
-    self.compiled.add((*key, program.size))
+    self.programs_built += engine.build_program.cache_info().misses - built
     return program
-
-  @property
-  def programs_built(self) -> int:
-    """Executables compiled (programs of one structure and size share one)."""
-    return len(self.compiled)
 
   def _start(self, trial: optuna.trial.Trial, member: study_lib.Member) -> bool:
     program = self._program_for(member)
@@ -212,8 +224,14 @@ class Search:
     trial = self.study.ask(self.distributions)
     # Whose trial it is, from the start: a worker killed while the trial waited for
     # a slot leaves it running, and the next worker must know it is dead.
-    trial.set_user_attr('worker', optuna_study.WORKER)
-    trial.set_user_attr('heartbeat', time.time())
+    try:
+      trial.set_user_attr('worker', optuna_study.WORKER)
+      trial.set_user_attr('heartbeat', time.time())
+    except optuna.exceptions.UpdateFinishedTrialError:
+      return None   # taken for abandoned by another worker while the sampler chose
+    if optuna_study.duplicate_retry(self.study, trial):
+      return None
+    self.last_beat = time.monotonic()
     member = member_of(self.fields, trial.params, f'trial-{trial.number:04d}')
     try:
       study_lib.validate([member], len(self.data.split.x_train))
@@ -249,13 +267,31 @@ class Search:
           run.history[name].append(values[run.slots])
         epoch = len(run.history['val_loss'])
         value = _nanmean(run.history[self.config.objective][-1])
-        run.trial.report(float(value), step=epoch - 1)
-        run.trial.set_user_attr('heartbeat', time.time())
-        done = epoch >= run.member.epochs or all(stopped[run.slots])
-        if done:
-          self._finish(run, optuna.trial.TrialState.COMPLETE)
-        elif run.trial.should_prune():
-          self._finish(run, optuna.trial.TrialState.PRUNED)
+        try:
+          run.trial.report(float(value), step=epoch - 1)
+          done = epoch >= run.member.epochs or all(stopped[run.slots])
+          if done:
+            self._finish(run, optuna.trial.TrialState.COMPLETE)
+          elif run.trial.should_prune():
+            self._finish(run, optuna.trial.TrialState.PRUNED)
+        except optuna.exceptions.UpdateFinishedTrialError:
+          # Another worker took this one's silence for death and failed the trial
+          # (asked again): its slots go to the next trial.
+          run.program.release(run.slots)
+          self.running.remove(run)
+      self.heartbeat()
+
+  def heartbeat(self, every_s: float = optuna_study.STALE_S / 10) -> None:
+    """Tells other workers that this one's trials (running or waiting for a slot)
+    are alive, at most every `every_s`."""
+    if time.monotonic() - self.last_beat < every_s:
+      return
+    self.last_beat = time.monotonic()
+    for trial in [r.trial for r in self.running] + [t for t, _ in self.waiting]:
+      try:
+        trial.set_user_attr('heartbeat', time.time())
+      except optuna.exceptions.UpdateFinishedTrialError:
+        pass   # failed by another worker: found out at its next report
 
   def _finish(self, run: _Running, state) -> None:
     per_seed = [self._record(run, k) for k in range(len(run.slots))]

@@ -19,9 +19,10 @@ STORAGE_FILE = 'optuna.db'
 # A running trial whose worker has not written a heartbeat for this long is taken
 # for dead (another host's worker; on this host, a dead worker's pid tells at once).
 STALE_S = 300.0
-# A running trial no worker has claimed yet: a worker names itself within moments of
-# asking, so one still unnamed after this long was asked by a worker since killed.
-UNCLAIMED_S = 30.0
+# A running trial no worker has claimed yet: a worker names itself as soon as the
+# sampler has chosen the parameters, so one still unnamed after this long (longer than
+# a database lock is waited for) was asked by a worker since killed.
+UNCLAIMED_S = 120.0
 WORKER = f'{socket.gethostname()}:{os.getpid()}'
 
 
@@ -77,15 +78,37 @@ def interrupted(study: optuna.Study, trial) -> bool:
   stopped or died: it is marked so (it does not count against the budget) and its
   parameters, if it had any yet, are asked again as a new trial. False if another
   worker got there first."""
+  # Optuna has no public call to write a user attribute by trial number; its own
+  # retry callback goes through the storage in the same way.
+  storage = study._storage  # pylint: disable=protected-access
+  # A retry that died before the sampler filled it in still holds its parameters
+  # as the queue's fixed ones.
+  frozen = storage.get_trial(trial._trial_id)  # pylint: disable=protected-access
+  params = frozen.params or frozen.system_attrs.get('fixed_params') or {}
   try:
-    # Optuna has no public call to write a user attribute by trial number; its own
-    # retry callback writes through the storage in the same way.
-    study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # pylint: disable=protected-access
+    storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # pylint: disable=protected-access
     study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
   except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
     return False   # already finished (another worker recovered it)
-  if trial.params:   # none yet: its worker died while the sampler was choosing them
-    study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number})
+  if params:   # none: its worker died while the sampler was choosing them
+    study.enqueue_trial(params, user_attrs={'retry_of': trial.number})
+  return True
+
+
+def duplicate_retry(study: optuna.Study, trial: optuna.trial.Trial) -> bool:
+  """Whether `trial`, just asked, repeats a retry that another trial also holds: two
+  workers recovering one dead trial at once may both queue it (SQLite takes no row
+  locks). The lowest-numbered copy runs; the others are dropped, uncounted."""
+  original = trial.user_attrs.get('retry_of')
+  if original is None:
+    return False
+  first = min(t.number for t in study.get_trials(deepcopy=False)
+              if t.user_attrs.get('retry_of') == original)
+  if first == trial.number:
+    return False
+  trial.set_user_attr(INTERRUPTED, True)   # not counted against the budget
+  trial.set_user_attr('duplicate_of', first)
+  study.tell(trial, state=optuna.trial.TrialState.FAIL)
   return True
 
 

@@ -24,11 +24,14 @@ class SlotProgram:
   """`size` slots of one structure (rounded up to a whole block per device)."""
 
   def __init__(self, structure: train.Structure, tracking: train.Tracking, mesh: Mesh,
-               size: int, data: devices.DeviceData, idle_hparams: dict[str, float]):
+               size: int, data: devices.DeviceData, idle_hparams: dict[str, float],
+               program: engine.Program | None = None):
+    """`program`: the compiled functions of another SlotProgram of this structure and
+    size, to share."""
     self.structure, self.tracking = structure, tracking
     self.mesh, block = devices.program_layout(mesh, size, size, compact=True)
     self.size = block * self.mesh.size
-    self.program = engine.build_program(structure, tracking, self.mesh, block)
+    self.program = program or engine.build_program(structure, tracking, self.mesh, block)
     self.data = devices.data_on(data, self.mesh)
     self._sharding = NamedSharding(self.mesh, P(devices.MEMBER_AXIS))
     self.hparams = {k: np.full(self.size, v, np.float32) for k, v in idle_hparams.items()}

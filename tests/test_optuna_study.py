@@ -63,3 +63,28 @@ def test_a_trial_a_killed_worker_never_claimed_is_failed_without_a_retry(monkeyp
   assert optuna_study.recover_stale(study) == 1
   assert study.trials[orphan.number].state == optuna.trial.TrialState.FAIL
   assert len(study.trials) == 1   # nothing to ask again
+
+
+def test_fields_that_do_not_change_the_structure_do_not_multiply_programs():
+  from jaxmlp import optuna_search, space, study   # pylint: disable=g-import-not-at-top
+  config = study.load_config('finetune_optuna')
+  config.epochs = space.integer(5, 100)            # many values, one program
+  config.dropout_rate = space.uniform(0.1, 0.5)    # dropout on in every trial
+  fields, swept = optuna_search.fields_of(config)
+  assert optuna_search.structure_count(fields, space.distributions(fields, swept)) == 4
+
+
+def test_two_workers_that_queue_one_retry_run_it_once():
+  study = _study()
+  space = {'lr': optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+  dead = study.ask(space)
+  # Both workers found it dead at once and queued it (what SQLite's missing row locks
+  # allow): the first copy runs, the second is dropped uncounted.
+  for _ in range(2):
+    study.enqueue_trial(dead.params, user_attrs={'retry_of': dead.number})
+  study.tell(dead, state=optuna.trial.TrialState.FAIL)
+  first, second = study.ask(space), study.ask(space)
+  assert not optuna_study.duplicate_retry(study, first)
+  assert optuna_study.duplicate_retry(study, second)
+  assert study.trials[second.number].state == optuna.trial.TrialState.FAIL
+  assert optuna_study.counted(study) == 2   # the dead trial and its one retry

@@ -63,6 +63,7 @@ def test_a_slot_refilled_mid_run_trains_as_its_trial_would_alone(device_data):
   program.fill([1], 'third', [14], [first])
   program.run_epoch()
   assert compiled() == before
+  assert functions.epoch._cache_size() == 1   # its own outputs fed back in hit the cache
 
 
 def test_slots_per_program_hold_whole_trials(device_data):
