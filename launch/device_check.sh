@@ -52,7 +52,8 @@ for arg in "$@"; do
   esac
 done
 
-read -r -a PYTEST_ARGS <<<"${PYTEST_FLAGS:--q -x --durations=10}"
+# -n 0: one test process (pyproject's two would each take 75% of the accelerator).
+read -r -a PYTEST_ARGS <<<"${PYTEST_FLAGS:--q -x -n 0 --durations=10}"
 DEVICE_TESTS=(tests/test_engine.py tests/test_slots.py tests/test_train.py
               tests/test_optim.py tests/test_golden.py)
 # It simulates 4 CPU devices in a process of its own: CI's, not the accelerator's.
