@@ -144,14 +144,12 @@ class ProgramCheckpoint:
       self.last_save_s = self.last_save_at - started
     self.saved_seconds += self.last_save_at - started
 
-  @property
-  def timed(self) -> bool:
-    """Whether saves fall due by the clock (each process has its own)."""
-    return self.policy.kind in ('auto', 'seconds')
-
   def due(self, epochs_done: int) -> bool:
-    return self.policy.due(epochs_done, time.perf_counter() - self.last_save_at,
-                           self.last_save_s)
+    """The same answer on every process (a save gathers the state to the hosts):
+    process 0's, which writes, where the clock decides."""
+    decide = lambda: self.policy.due(epochs_done, time.perf_counter() - self.last_save_at,
+                                     self.last_save_s)
+    return hosts.from_primary(decide) if self.policy.kind in ('auto', 'seconds') else decide()
 
   def wait(self) -> None:
     """Until the last checkpoint is on disk (before stopping on a signal)."""

@@ -206,12 +206,7 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
         on_epoch(epoch, {k: v[:, epoch] for k, v in history.items()})
       more = done < epochs and not stopped.all()
       stop = hosts.any_process(interrupt.requested() is not None) and more
-      # Every process must take the same decision (a save gathers the state to the
-      # hosts): process 0's, which writes, and whose clock and save cost count.
-      due = checkpoint is not None and more and (
-          hosts.from_primary(lambda: checkpoint.due(done)) if checkpoint.timed
-          else checkpoint.due(done))
-      if checkpoint is not None and more and (stop or due):
+      if checkpoint is not None and more and (stop or checkpoint.due(done)):
         fit_time = fit_before + time.perf_counter() - started
         checkpoint.save(done, lambda: (devices.to_host(_savable(state, tracker)),
                                        {k: v.copy() for k, v in history.items()}),
