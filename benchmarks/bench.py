@@ -110,7 +110,7 @@ def _version(module: str) -> str:
     return '?'
 
 
-def _write_json(path: str, payload: dict) -> None:
+def write_json(path: str, payload: dict) -> None:
   """Written after every section and renamed into place: a killed run keeps what it had."""
   results.write_atomic(Path(path), json.dumps(payload, indent=1))
 
@@ -202,7 +202,7 @@ def compare_loops(split, args, out: dict) -> None:
                  adam_update_over_engine=timing.paired_ratio(times['adam_update'],
                                                       times['engine']))
     out['loops'][name] = row
-    _write_json(args.json, out)
+    write_json(args.json, out)
 
 
 def sweep(split, args, out: dict) -> None:
@@ -221,14 +221,14 @@ def sweep(split, args, out: dict) -> None:
     # A group of several programs compiles each shape it has not seen before.
     out['sweep'].append(dict(k=k, compile_s=result.program_seconds()[0],
                              members_per_program=int(result.members_per_program[0])))
-    _write_json(args.json, out)
+    write_json(args.json, out)
   print(f'[bench] sweep, batch 256: {args.reps} interleaved repetitions', flush=True)
   times = timing.interleave(timers, args.reps, warm_up=False)
   for point in out['sweep']:
     k = point['k']
     point.update(epoch_s=statistics.median(times[k]), times_s=times[k],
                  speedup=timing.paired_ratio([k * t for t in times[1]], times[k]))
-  _write_json(args.json, out)
+  write_json(args.json, out)
 
   structure = dataclasses.replace(STRUCTURE, batch_size=1)
   rows = args.sweep1_rows
@@ -241,7 +241,7 @@ def sweep(split, args, out: dict) -> None:
   out['sweep_batch1'] = [
       dict(k=k, rows=rows, epoch_s=statistics.median(times[k]), times_s=times[k],
            speedup=timing.paired_ratio([k * t for t in times[1]], times[k])) for k in ks]
-  _write_json(args.json, out)
+  write_json(args.json, out)
 
 
 def checkpoint_section(split, args, out: dict) -> None:
@@ -275,7 +275,7 @@ def checkpoint_section(split, args, out: dict) -> None:
   out['checkpoint'] = dict(members=members, members_per_program=runs['none'][0]['slots'],
                            rows=len(split.x_train), epochs=epochs,
                            directory=tempfile.gettempdir(), policies=policies)
-  _write_json(args.json, out)
+  write_json(args.json, out)
 
 
 def throughput(split, args, out: dict) -> None:
@@ -300,18 +300,32 @@ def throughput(split, args, out: dict) -> None:
         fit_epoch_s=statistics.median(times['fit']), flops_per_epoch=flops,
         matmul_flops=statistics.median(rates), train_over_matmul=over_matmul('train'),
         fit_over_matmul=over_matmul('fit'), times_s=times))
-    _write_json(args.json, out)
+    write_json(args.json, out)
+
+
+def preset_parser(doc: str, quick: dict, full: dict, quick_help: str,
+                  json_default: str) -> argparse.ArgumentParser:
+  """A benchmark's command line: its docstring's first paragraph, --quick and --json
+  (fill_preset then gives what was not passed the values of --quick's or the full preset)."""
+  parser = argparse.ArgumentParser(
+      description=doc.split('\n\n')[0].strip(),
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      epilog=f'--quick: {quick}. Full (default): {full}.')
+  parser.add_argument('--quick', action='store_true', help=quick_help)
+  parser.add_argument('--json', default=json_default,
+                      help='where the JSON results go (default: %(default)s)')
+  return parser
+
+
+def fill_preset(args: argparse.Namespace, quick: dict, full: dict) -> None:
+  for field, value in (quick if args.quick else full).items():
+    if getattr(args, field) is None:
+      setattr(args, field, value)
 
 
 def parse_args(argv=None):
-  parser = argparse.ArgumentParser(
-      description=__doc__.split('\n\n')[0].strip(),
-      formatter_class=argparse.RawDescriptionHelpFormatter,
-      epilog=f'--quick: {QUICK}. Full (default): {FULL}.')
-  parser.add_argument('--quick', action='store_true',
-                      help='fewer repetitions, rows and members (~2 minutes on 2 CPU cores)')
-  parser.add_argument('--json', default='bench.json',
-                      help='where the JSON results go (default: %(default)s)')
+  parser = preset_parser(__doc__, QUICK, FULL, 'fewer repetitions, rows and members '
+                         '(~2 minutes on 2 CPU cores)', 'bench.json')
   parser.add_argument('--reps', type=int, help='timed repetitions per measurement')
   parser.add_argument('--batch1_rows', type=int,
                       help='training rows for the batch-1 engine/naive/floor comparison')
@@ -334,9 +348,7 @@ def parse_args(argv=None):
                       choices=['float32', 'tensorfloat32', 'bfloat16'],
                       help='as jaxmlp.launch; float32 reproduces Keras')
   args = parser.parse_args(argv)
-  for field, value in (QUICK if args.quick else FULL).items():
-    if getattr(args, field) is None:
-      setattr(args, field, value)
+  fill_preset(args, QUICK, FULL)
   if args.cpu_devices < 0:
     parser.error('--cpu_devices must be 0 (one per core) or more')
   if min(args.reps, args.batch1_rows, args.sweep1_rows, args.checkpoint_epochs) < 1:
@@ -378,7 +390,7 @@ def main(argv=None):
   out['total_s'] = time.perf_counter() - begin
   out['environment']['load_average_at_end'] = _load_average()
   out['markdown'] = render(out)
-  _write_json(args.json, out)
+  write_json(args.json, out)
   print()
   print(out['markdown'])
 

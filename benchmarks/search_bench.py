@@ -72,7 +72,6 @@ time and curve, and the rendered Markdown; it is rewritten after every contender
 run, so a run cut short keeps what it measured.
 """
 
-import argparse
 import contextlib
 import importlib.util
 import io
@@ -110,7 +109,7 @@ try:   # the study's storage, sampler and pruner (optuna_search.py kept them bef
 except ImportError:
   optuna_study = optuna_search
 
-from bench import environment  # pylint: disable=wrong-import-position
+from bench import environment, fill_preset, preset_parser, write_json  # pylint: disable=wrong-import-position
 import timing  # pylint: disable=wrong-import-position
 
 QUICK = dict(rows=2000, epochs=3, trials=8)
@@ -607,21 +606,11 @@ def plot(out: dict, path: str) -> str | None:
   return path
 
 
-def _write_json(path: str, payload: dict) -> None:
-  results.write_atomic(Path(path), json.dumps(payload, indent=1))
-
-
 # -- the command line ----------------------------------------------------------------------
 
 def parse_args(argv=None):
-  parser = argparse.ArgumentParser(
-      description=__doc__.split('\n\n')[0].strip(),
-      formatter_class=argparse.RawDescriptionHelpFormatter,
-      epilog=f'--quick: {QUICK}. Full (default): {FULL}.')
-  parser.add_argument('--quick', action='store_true',
-                      help='a small problem, to check that everything runs (~2 min, 2 cores)')
-  parser.add_argument('--json', default='search_bench.json',
-                      help='where the JSON results go (default: %(default)s)')
+  parser = preset_parser(__doc__, QUICK, FULL, 'a small problem, to check that everything '
+                         'runs (~2 min, 2 cores)', 'search_bench.json')
   parser.add_argument('--plot', default=None,
                       help='the PNG of section 2 (default: the JSON path with .png)')
   parser.add_argument('--rows', type=int, help='MNIST training rows (the last 20%% validate)')
@@ -657,9 +646,7 @@ def parse_args(argv=None):
   parser.add_argument('--work_dir', default=None,
                       help='where the searches write (default: a temporary folder, removed)')
   args = parser.parse_args(argv)
-  for field, value in (QUICK if args.quick else FULL).items():
-    if getattr(args, field) is None:
-      setattr(args, field, value)
+  fill_preset(args, QUICK, FULL)
   if args.test_rows is None:
     args.test_rows = args.rows - int(args.rows * 0.8)
   if args.trials_keras is None:
@@ -717,7 +704,7 @@ def main(argv=None):
               f"{_fmt(result['best_value'])}", flush=True)
         summarize(out)
         out['section2'] = section2(out)
-        _write_json(args.json, out)
+        write_json(args.json, out)
   finally:
     if args.work_dir is None:
       shutil.rmtree(work, ignore_errors=True)
@@ -725,7 +712,7 @@ def main(argv=None):
   out['environment']['load_average_at_end'] = round(os.getloadavg()[0], 2)
   out['plot'] = plot(out, args.plot)
   out['markdown'] = render(out)
-  _write_json(args.json, out)
+  write_json(args.json, out)
   print()
   print(out['markdown'])
 
