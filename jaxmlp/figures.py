@@ -28,6 +28,13 @@ def series(runs: list[dict[str, Any]], name: str) -> np.ndarray:
   return out
 
 
+def mean_series(runs: list[dict[str, Any]], name: str) -> np.ndarray:
+  """Mean over seeds, each epoch over the seeds that trained it (NaN where none did)."""
+  with np.errstate(all='ignore'), warnings.catch_warnings():
+    warnings.simplefilter('ignore', RuntimeWarning)  # an epoch where every value is NaN
+    return np.nanmean(series(runs, name), axis=0)
+
+
 def layers(params: dict) -> list[tuple[str, str]]:
   """(parameter name, title) of every layer, input to output."""
   hidden = sorted((k for k in params if k.startswith('hidden_')),
@@ -95,10 +102,7 @@ def overlaid_curves(configurations: list[tuple[str, list[dict[str, Any]]]], obje
   colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
   for i, (label, runs) in enumerate(configurations):
     for axis, name in ((top, 'val_accuracy'), (bottom, 'val_loss')):
-      values = series(runs, name)
-      with np.errstate(all='ignore'), warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        mean = np.nanmean(values, axis=0)
+      mean = mean_series(runs, name)
       axis.plot(np.arange(1, len(mean) + 1), mean, color=colours[i % len(colours)],
                 lw=1.6, label=label if axis is top else None)
   top.set_ylabel('validation accuracy')

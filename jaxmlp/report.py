@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import subprocess
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,6 @@ UNDERFIT_ACCURACY = 0.97  # final training accuracy below this: underfitting
 CHANCE_ACCURACY = 0.2    # test accuracy below this: no better than a constant guess
 
 
-def _mean_history(runs, name) -> np.ndarray:
-  """Mean over seeds, each epoch over the seeds that trained it."""
-  with np.errstate(all='ignore'), warnings.catch_warnings():
-    warnings.simplefilter('ignore', RuntimeWarning)  # an epoch where every value is NaN
-    return np.nanmean(figures.series(runs, name), axis=0)
-
-
 def describe(runs: list[dict[str, Any]]) -> str:
   """The observed pattern of one configuration, from its numbers."""
   diverged = sum(r['diverged'] for r in runs)
@@ -41,8 +33,8 @@ def describe(runs: list[dict[str, Any]]) -> str:
     return (f'Diverged in {diverged} of {len(runs)} seeds: the loss became NaN or infinite.')
   test_accuracy = np.mean([r['test_accuracy'] for r in runs])
   test_loss = np.mean([r['test_loss'] for r in runs])
-  train_loss, val_loss = _mean_history(runs, 'train_loss'), _mean_history(runs, 'val_loss')
-  train_acc, val_acc = _mean_history(runs, 'train_accuracy'), _mean_history(runs, 'val_accuracy')
+  train_loss, val_loss = figures.mean_series(runs, 'train_loss'), figures.mean_series(runs, 'val_loss')
+  train_acc, val_acc = figures.mean_series(runs, 'train_accuracy'), figures.mean_series(runs, 'val_accuracy')
   epochs = len(val_loss)
   if test_accuracy < CHANCE_ACCURACY:
     return (f'Does not learn: test accuracy {100 * test_accuracy:.2f}%, a constant guess '
