@@ -63,13 +63,16 @@ def test_the_study_database_holds_every_trial(searched):
 
 
 def test_a_killed_search_continues_the_same_study(tmp_path):
-  process = subprocess.Popen(_command(tmp_path, 10), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+  # A search long enough (about 5 s between its first finished trial and its end) to
+  # be caught running: the programs are compiled once, so small trials fly by.
+  command = _command(tmp_path, 40, '--data_limit=4000')
+  process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
   storage, deadline = _sqlite(tmp_path), time.monotonic() + 300
   while True:
     assert process.poll() is None, process.communicate()
     assert time.monotonic() < deadline
-    time.sleep(0.2)
+    time.sleep(0.1)
     if not (tmp_path / 'finetune_optuna' / 'trials').is_dir():
       continue   # no trial has finished yet (nor, maybe, the database been made)
     trials = _study(storage).get_trials()
@@ -85,7 +88,7 @@ def test_a_killed_search_continues_the_same_study(tmp_path):
   interrupted = {n: v for n, v in before.items()
                  if v[0] == optuna.trial.TrialState.RUNNING}
 
-  rerun = subprocess.run(_command(tmp_path, 10), capture_output=True, text=True, timeout=600)
+  rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
   assert rerun.returncode == 0, rerun.stderr
   after = {t.number: t for t in _study(storage).get_trials()}
   for number, (state, value, params) in finished.items():   # kept, not repeated
@@ -96,7 +99,7 @@ def test_a_killed_search_continues_the_same_study(tmp_path):
     assert after[number].user_attrs['interrupted']   # not counted against the budget
     [retry] = [t for t in after.values() if t.user_attrs.get('retry_of') == number]
     assert retry.params == params and retry.state in FINISHED
-  assert sum(t.state in FINISHED for t in after.values()) == 10
+  assert sum(t.state in FINISHED for t in after.values()) == 40
 
 
 def test_two_workers_finish_one_study_between_them(tmp_path):
