@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from jaxmlp import figures
+from jaxmlp import figures, optuna_study
 
 TOP = 5        # configurations overlaid in one figure
 TABLE = 15     # trials listed
@@ -17,14 +17,14 @@ TABLE = 15     # trials listed
 def _counts(study: optuna.Study) -> dict[str, int]:
   counts: dict[str, int] = {}
   for t in study.get_trials(deepcopy=False):
-    counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    counts[optuna_study.outcome(t)] = counts.get(optuna_study.outcome(t), 0) + 1
   return counts
 
 
 def what_ran(search, config) -> tuple[str, str]:
   """The 'What ran' lines: the search, and what it cost."""
   counts = _counts(search.study)
-  states = ', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))
+  states = ', '.join(f'{n} {s}' for s, n in sorted(counts.items()))
   what = (f'Optuna ({config.optuna_sampler} sampler, {config.optuna_pruner} pruner, '
           f'storage {search.storage}): {sum(counts.values())} trials ({states}) x '
           f'{config.seeds} executions (seeds), at most {config.epochs} epochs each; this '

@@ -229,7 +229,8 @@ class Search:
       trial.set_user_attr('heartbeat', time.time())
     except optuna.exceptions.UpdateFinishedTrialError:
       return None   # taken for abandoned by another worker while the sampler chose
-    if optuna_study.duplicate_retry(self.study, trial):
+    if optuna_study.duplicate_retry(self.study, trial) or not optuna_study.within_budget(
+        self.study, trial, self.config.optuna_trials):
       return None
     self.last_beat = time.monotonic()
     member = member_of(self.fields, trial.params, f'trial-{trial.number:04d}')

@@ -71,26 +71,29 @@ def pruner_of(config) -> optuna.pruners.BasePruner:
 
 
 INTERRUPTED = 'interrupted'   # user attr of a trial failed because its worker stopped
+OVER_BUDGET = 'over_budget'   # user attr of a trial another worker's took the last place of
 
 
 def interrupted(study: optuna.Study, trial) -> bool:
   """`trial` (a Trial or FrozenTrial, still running) failed because its worker
   stopped or died: it is marked so (it does not count against the budget) and its
-  parameters, if it had any yet, are asked again as a new trial. False if another
+  parameters, if they were whole, are asked again as a new trial. False if another
   worker got there first."""
   # Optuna has no public call to write a user attribute by trial number; its own
   # retry callback goes through the storage in the same way.
   storage = study._storage  # pylint: disable=protected-access
-  # A retry that died before the sampler filled it in still holds its parameters
-  # as the queue's fixed ones.
   frozen = storage.get_trial(trial._trial_id)  # pylint: disable=protected-access
-  params = frozen.params or frozen.system_attrs.get('fixed_params') or {}
+  # Whole parameters: a retry's, fixed in the queue from the start, or those of a
+  # trial its worker claimed (it does so once the sampler returns). A worker killed
+  # while the sampler chose leaves some or none: nothing trained, nothing to repeat.
+  params = frozen.system_attrs.get('fixed_params') or (
+      frozen.params if 'worker' in frozen.user_attrs else {})
   try:
     storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)  # pylint: disable=protected-access
     study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
   except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
     return False   # already finished (another worker recovered it)
-  if params:   # none: its worker died while the sampler was choosing them
+  if params:
     study.enqueue_trial(params, user_attrs={'retry_of': trial.number})
   return True
 
@@ -112,13 +115,43 @@ def duplicate_retry(study: optuna.Study, trial: optuna.trial.Trial) -> bool:
   return True
 
 
+def _counts(t: optuna.trial.FrozenTrial) -> bool:
+  """Whether a trial counts against the budget (see `counted`)."""
+  return t.state != optuna.trial.TrialState.WAITING and not (
+      t.state == optuna.trial.TrialState.FAIL and
+      (t.user_attrs.get(INTERRUPTED) or t.user_attrs.get(OVER_BUDGET)))
+
+
 def counted(study: optuna.Study) -> int:
   """Trials that count against the budget: all but those failed by an interruption
-  (a dead or stopped worker's) and those waiting in the queue (their parameters asked
-  again, which `study.ask` hands out first and which count once started)."""
-  return sum(1 for t in study.get_trials(deepcopy=False)
-             if t.state != optuna.trial.TrialState.WAITING and
-             not (t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get(INTERRUPTED)))
+  (a dead or stopped worker's), those asked past the budget (`within_budget`) and
+  those waiting in the queue (their parameters asked again, which `study.ask` hands
+  out first and which count once started)."""
+  return sum(map(_counts, study.get_trials(deepcopy=False)))
+
+
+def within_budget(study: optuna.Study, trial: optuna.trial.Trial, n_trials: int) -> bool:
+  """Whether `trial`, just asked, is one of the study's first `n_trials`. Workers check
+  the budget and then ask, and no storage makes that one step: two workers that both
+  saw room for the last trial ask one each. Trial numbers order them; the later one
+  is failed, uncounted, before it trains. Queued retries ahead of it hold their
+  places (whoever asks next runs them)."""
+  ahead = sum(1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and
+              (_counts(t) or t.state == optuna.trial.TrialState.WAITING))
+  if ahead < n_trials:
+    return True
+  trial.set_user_attr(OVER_BUDGET, True)
+  study.tell(trial, state=optuna.trial.TrialState.FAIL)
+  return False
+
+
+def outcome(t: optuna.trial.FrozenTrial) -> str:
+  """A trial's state as the report names it: failures split by why."""
+  if t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get(INTERRUPTED):
+    return 'interrupted (asked again)'
+  if t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get(OVER_BUDGET):
+    return 'past the budget (not trained)'
+  return t.state.name.lower()
 
 
 def recover_stale(study: optuna.Study, mine: set[int] = frozenset()) -> int:

@@ -83,8 +83,12 @@ def test_a_killed_search_continues_the_same_study(tmp_path):
       break
   process.send_signal(signal.SIGKILL)
   process.communicate(timeout=60)
-  before = {t.number: (t.state, t.value, t.params) for t in _study(storage).get_trials()}
+  killed = _study(storage).get_trials()
+  before = {t.number: (t.state, t.value, t.params) for t in killed}
   finished = {n: v for n, v in before.items() if v[0] in FINISHED}
+  # The kill can also land on a trial asked after the check, before its worker
+  # claimed it: none of it trained, and it is failed without a retry.
+  claimed = {t.number for t in killed if 'worker' in t.user_attrs}
   interrupted = {n: v for n, v in before.items()
                  if v[0] == optuna.trial.TrialState.RUNNING}
 
@@ -97,7 +101,11 @@ def test_a_killed_search_continues_the_same_study(tmp_path):
   for number, (_, _, params) in interrupted.items():         # failed, asked again
     assert after[number].state == optuna.trial.TrialState.FAIL
     assert after[number].user_attrs['interrupted']   # not counted against the budget
-    [retry] = [t for t in after.values() if t.user_attrs.get('retry_of') == number]
+    retries = [t for t in after.values() if t.user_attrs.get('retry_of') == number]
+    if number not in claimed:
+      assert not retries
+      continue
+    [retry] = retries
     assert retry.params == params and retry.state in FINISHED
   assert sum(t.state in FINISHED for t in after.values()) == 40
 
@@ -113,8 +121,16 @@ def test_two_workers_finish_one_study_between_them(tmp_path):
     assert w.returncode == 0, stderr
   trials = _study(optuna.storages.JournalStorage(
       optuna.storages.journal.JournalFileBackend(str(journal)))).get_trials()
+  # Both may have seen room for the last trial and asked one: the later is failed
+  # before it trains, and only the budget's 10 count.
+  late = [t for t in trials if t.user_attrs.get('over_budget')]
+  trials = [t for t in trials if t not in late]
   assert len({t.number for t in trials}) == len(trials) == 10   # no number used twice
   assert all(t.state in FINISHED for t in trials)
+  assert len(late) <= 1 and all(t.state == optuna.trial.TrialState.FAIL and
+                                t.number > max(u.number for u in trials) for t in late)
+  trained = {p.name for k in (0, 1) for p in (tmp_path / f'out{k}').glob('*/trials/*')}
+  assert len(trained) == 10
   assert len({t.user_attrs['worker'] for t in trials}) == 2      # both took trials
   assert 'report: ' in outputs[0][0] and 'report: ' not in outputs[1][0]
 
