@@ -2,6 +2,7 @@
 plots (optimization history, parameter importances, parallel coordinates) and the
 learning curves of the best configurations overlaid."""
 
+import collections
 import warnings
 from pathlib import Path
 
@@ -14,16 +15,10 @@ TOP = 5        # configurations overlaid in one figure
 TABLE = 15     # trials listed
 
 
-def _counts(study: optuna.Study) -> dict[str, int]:
-  counts: dict[str, int] = {}
-  for t in study.get_trials(deepcopy=False):
-    counts[optuna_study.outcome(t)] = counts.get(optuna_study.outcome(t), 0) + 1
-  return counts
-
-
 def what_ran(search, config) -> tuple[str, str]:
   """The 'What ran' lines: the search, and what it cost."""
-  counts = _counts(search.study)
+  counts = collections.Counter(
+      map(optuna_study.outcome, search.study.get_trials(deepcopy=False)))
   states = ', '.join(f'{n} {s}' for s, n in sorted(counts.items()))
   what = (f'Optuna ({config.optuna_sampler} sampler, {config.optuna_pruner} pruner, '
           f'storage {search.storage}): {sum(counts.values())} trials ({states}) x '

@@ -115,7 +115,7 @@ def duplicate_retry(study: optuna.Study, trial: optuna.trial.Trial) -> bool:
   return True
 
 
-def _counts(t: optuna.trial.FrozenTrial) -> bool:
+def _counted(t: optuna.trial.FrozenTrial) -> bool:
   """Whether a trial counts against the budget (see `counted`)."""
   return t.state != optuna.trial.TrialState.WAITING and not (
       t.state == optuna.trial.TrialState.FAIL and
@@ -127,7 +127,7 @@ def counted(study: optuna.Study) -> int:
   (a dead or stopped worker's), those asked past the budget (`within_budget`) and
   those waiting in the queue (their parameters asked again, which `study.ask` hands
   out first and which count once started)."""
-  return sum(map(_counts, study.get_trials(deepcopy=False)))
+  return sum(map(_counted, study.get_trials(deepcopy=False)))
 
 
 def within_budget(study: optuna.Study, trial: optuna.trial.Trial, n_trials: int) -> bool:
@@ -137,7 +137,7 @@ def within_budget(study: optuna.Study, trial: optuna.trial.Trial, n_trials: int)
   is failed, uncounted, before it trains. Queued retries ahead of it hold their
   places (whoever asks next runs them)."""
   ahead = sum(1 for t in study.get_trials(deepcopy=False) if t.number < trial.number and
-              (_counts(t) or t.state == optuna.trial.TrialState.WAITING))
+              (_counted(t) or t.state == optuna.trial.TrialState.WAITING))
   if ahead < n_trials:
     return True
   trial.set_user_attr(OVER_BUDGET, True)
@@ -147,6 +147,8 @@ def within_budget(study: optuna.Study, trial: optuna.trial.Trial, n_trials: int)
 
 def outcome(t: optuna.trial.FrozenTrial) -> str:
   """A trial's state as the report names it: failures split by why."""
+  if t.state == optuna.trial.TrialState.FAIL and 'duplicate_of' in t.user_attrs:
+    return 'second copy of a retry (not trained)'
   if t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get(INTERRUPTED):
     return 'interrupted (asked again)'
   if t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get(OVER_BUDGET):

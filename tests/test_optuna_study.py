@@ -114,6 +114,8 @@ def test_two_workers_that_queue_one_retry_run_it_once():
   assert not optuna_study.duplicate_retry(study, first)
   assert optuna_study.duplicate_retry(study, second)
   assert study.trials[second.number].state == optuna.trial.TrialState.FAIL
+  assert optuna_study.outcome(study.trials[second.number]) == (
+      'second copy of a retry (not trained)')
   assert optuna_study.counted(study) == 2   # the dead trial and its one retry
 
 
