@@ -58,9 +58,9 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 import optax
 
-from jaxmlp import data as data_lib
-from jaxmlp import devices
-from jaxmlp import results
+from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import devices
+from jaxmlp.report import results
 
 import contenders  # pylint: disable=wrong-import-position
 import timing

@@ -19,12 +19,12 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from jaxmlp import checkpoint
-from jaxmlp import devices
-from jaxmlp import engine
-from jaxmlp import optim
-from jaxmlp import study
-from jaxmlp import train
+from jaxmlp.engine import checkpoint
+from jaxmlp.engine import devices
+from jaxmlp.engine import program as engine
+from jaxmlp.core import optim
+from jaxmlp.studies import study
+from jaxmlp.core import train
 
 STRUCTURE = train.Structure()  # the baseline: 784-128-256-10, glorot, Adam, batch 256
 

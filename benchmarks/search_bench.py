@@ -93,19 +93,19 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 import optuna
 
-from jaxmlp import data as data_lib
-from jaxmlp import devices
-from jaxmlp import hyperband_search
-from jaxmlp import optuna_search
+from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import devices
+from jaxmlp.search import hyperband as hyperband_search
+from jaxmlp.search import optuna_search
 from jaxmlp import pipeline
-from jaxmlp import results
-from jaxmlp import runner
-from jaxmlp import slots as slots_lib
-from jaxmlp import space
-from jaxmlp import study as study_lib
+from jaxmlp.report import results
+from jaxmlp.engine import runner
+from jaxmlp.engine import slots as slots_lib
+from jaxmlp.studies import space
+from jaxmlp.studies import study as study_lib
 
 try:   # the study's storage, sampler and pruner (optuna_search.py kept them before)
-  from jaxmlp import optuna_study  # pylint: disable=g-import-not-at-top
+  from jaxmlp.search import optuna_study  # pylint: disable=g-import-not-at-top
 except ImportError:
   optuna_study = optuna_search
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxmlp import train
+from jaxmlp.core import train
 
 
 def parameter_count(structure: train.Structure, input_dim: int = 784) -> int:

@@ -5,7 +5,7 @@
 Original (100 epochs, one run): test accuracy 98.17%, fit time 108 s, 188*100 updates.
 """
 
-from jaxmlp.study import make_config
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

@@ -8,7 +8,7 @@ fit time 8913 s / 108 s / 55 s; weight updates 48000*100 / 188*100 / 1*100.
 Batch 1 overfits (validation loss rises after ~10 epochs), the full batch underfits.
 """
 
-from jaxmlp.study import make_config
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

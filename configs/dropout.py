@@ -7,7 +7,7 @@ Original (100 epochs): rmsprop: loss 1.49, accuracy 82.26%;
 sgd_normal10: loss 102e6, accuracy 11.34%. L1 + dropout underfits.
 """
 
-from jaxmlp.study import make_config
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

@@ -15,7 +15,7 @@ configuration is then retrained like the original's final model (--final_batch_s
 --final_shuffle).
 """
 
-from jaxmlp.study import make_config
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

@@ -20,8 +20,8 @@ accuracy 0.9828); retrained: 98.33%, F1 0.9832. (With 20 epochs a trial, two run
 picked lr 2.1e-3 and 2.8e-3 and retrained to 97.67% and 98.03%.)
 """
 
-from jaxmlp import space
-from jaxmlp.study import make_config
+from jaxmlp.studies import space
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

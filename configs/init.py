@@ -6,7 +6,7 @@ Original (100 epochs): test loss 2.30, accuracy 11.34%: N(10) kernels ruin SGD
 training and the net predicts one class (digit 1 is 11.35% of the test set).
 """
 
-from jaxmlp.study import make_config
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

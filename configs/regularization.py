@@ -9,7 +9,7 @@ sgd_normal10: accuracy 11.34 / 11.34 / 11.35%, loss 2.3 / 1.17e9 / 102.23e9.
 L2 removes RMSprop's overfitting gap.
 """
 
-from jaxmlp.study import make_config
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

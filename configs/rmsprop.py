@@ -6,7 +6,7 @@ Original (100 epochs): test accuracy 97.72% / 98.2%, test loss 0.2 / 0.11.
 RMSprop overfits from the first epochs.
 """
 
-from jaxmlp.study import make_config
+from jaxmlp.studies.study import make_config
 
 
 def get_config():

@@ -14,10 +14,10 @@ from absl import app
 from absl import flags
 
 from jaxmlp import cli
-from jaxmlp import data as data_lib
+from jaxmlp.data import mnist as data_lib
 from jaxmlp import pipeline
-from jaxmlp import results
-from jaxmlp import train
+from jaxmlp.report import results
+from jaxmlp.core import train
 from jaxmlp.errors import UserError
 
 

@@ -20,16 +20,16 @@ from absl import flags
 import jax
 import ml_collections
 
-from jaxmlp import checkpoint as checkpoint_lib
+from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp import cli
-from jaxmlp import data as data_lib
-from jaxmlp import devices
-from jaxmlp import hosts
-from jaxmlp import interrupt
-from jaxmlp import overrides as overrides_lib
+from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import devices
+from jaxmlp.engine import hosts
+from jaxmlp.engine import interrupt
+from jaxmlp.studies import overrides as overrides_lib
 from jaxmlp import pipeline
-from jaxmlp import report
-from jaxmlp import study as study_lib
+from jaxmlp.report import report
+from jaxmlp.studies import study as study_lib
 from jaxmlp.errors import UserError
 
 

@@ -8,16 +8,16 @@ from typing import Any
 import jax
 import ml_collections
 
-from jaxmlp import data as data_lib
-from jaxmlp import hosts
-from jaxmlp import interrupt
-from jaxmlp import report
-from jaxmlp import results
-from jaxmlp import run_identity
-from jaxmlp import runner
-from jaxmlp import searches
-from jaxmlp import study as study_lib
-from jaxmlp import train
+from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import hosts
+from jaxmlp.engine import interrupt
+from jaxmlp.report import report
+from jaxmlp.report import results
+from jaxmlp.studies import run_identity
+from jaxmlp.engine import runner
+from jaxmlp.search import registry as searches
+from jaxmlp.studies import study as study_lib
+from jaxmlp.core import train
 from jaxmlp.errors import UserError
 
 

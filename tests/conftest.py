@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp import data
+from jaxmlp.data import mnist as data
 
 import idx_helpers
 

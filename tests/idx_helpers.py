@@ -19,8 +19,8 @@ import threading
 
 import numpy as np
 
-from jaxmlp import data
-from jaxmlp import idx
+from jaxmlp.data import mnist as data
+from jaxmlp.data import idx
 from jaxmlp.errors import UserError
 
 MNIST_DIR = pathlib.Path(

@@ -13,10 +13,10 @@ import os
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
-from jaxmlp import checkpoint
-from jaxmlp import data
+from jaxmlp.engine import checkpoint
+from jaxmlp.data import mnist as data
 from jaxmlp import pipeline
-from jaxmlp import study
+from jaxmlp.studies import study
 from jaxmlp.errors import UserError
 
 ROWS = 200

@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 
-from jaxmlp import data
-from jaxmlp import idx
+from jaxmlp.data import mnist as data
+from jaxmlp.data import idx
 
 
 def _write_idx(path, array):

@@ -21,7 +21,11 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import keras_golden  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from jaxmlp import data, devices, engine, study, train  # pylint: disable=g-import-not-at-top
+from jaxmlp.data import mnist as data  # pylint: disable=g-import-not-at-top
+from jaxmlp.engine import devices  # pylint: disable=g-import-not-at-top
+from jaxmlp.engine import program as engine  # pylint: disable=g-import-not-at-top
+from jaxmlp.studies import study  # pylint: disable=g-import-not-at-top
+from jaxmlp.core import train  # pylint: disable=g-import-not-at-top
 
 GOLDEN_DIR = keras_golden.GOLDEN_DIR
 METRICS = keras_golden.METRICS

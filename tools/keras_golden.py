@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-GOLDEN_DIR = ROOT / 'tests' / 'golden'
+GOLDEN_DIR = ROOT / 'tests' / 'core' / 'golden'
 MNIST_DIR = ROOT.parent / 'shared' / 'mnist'
 BACKENDS = ('tensorflow', 'jax')
 REFERENCE_BACKEND = 'tensorflow'

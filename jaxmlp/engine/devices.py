@@ -1,0 +1,168 @@
+"""Where members run: the devices (a CPU split into one per core), how a program's
+members are laid out on them, what fits in their memory, and moving data on and off.
+"""
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxmlp.core import train
+
+MEMBER_AXIS = 'members'
+
+
+class DeviceData(NamedTuple):
+  """The whole split, uint8 images, resident on (and replicated over) the devices."""
+  x_train: jax.Array
+  y_train: jax.Array
+  x_val: jax.Array
+  y_val: jax.Array
+  x_test: jax.Array
+  y_test: jax.Array
+
+
+CGROUP_CPU_MAX = Path('/sys/fs/cgroup/cpu.max')  # "QUOTA PERIOD", or "max PERIOD"
+
+
+def usable_cores() -> int:
+  """The cores this process may use: its affinity mask (where the OS has one), and
+  at most a container's CPU quota (cgroup v2, e.g. docker --cpus=2)."""
+  try:
+    cores = len(os.sched_getaffinity(0))
+  except AttributeError:  # macOS and Windows have no affinity call
+    cores = os.cpu_count() or 1
+  try:
+    quota, period = CGROUP_CPU_MAX.read_text().split()
+    if quota != 'max':
+      cores = min(cores, max(1, int(quota) // int(period)))
+  except (OSError, ValueError):
+    pass  # no cgroup v2 quota
+  return cores
+
+
+def use_cpu_cores(devices: int = 0) -> int:
+  """Splits the host CPU into `devices` JAX devices (0: one per core this process may
+  use), so that members shard over the cores; returns the count asked for.
+
+  Devices run their members' programs side by side, while a single device spreads each
+  of this model's small matmuls thinly over all cores: on 2 cores, 2 devices trained 4
+  members 1.2x faster than 1 device at batch 256, and 1.45x at batch 1
+  (benchmarks/RESULTS.md). Each device holds its own copy of the data (55 MB).
+  Takes effect only before JAX starts its backends (returns 0 otherwise); a device
+  count already given in XLA_FLAGS (--xla_force_host_platform_device_count) wins.
+  Accelerators are untouched.
+  """
+  if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
+    return 0
+  devices = devices or usable_cores()
+  try:
+    jax.config.update('jax_num_cpu_devices', devices)
+  except RuntimeError:
+    return 0  # JAX already runs (say, inside a notebook): its devices stay as they are
+  return devices
+
+
+def member_mesh() -> Mesh:
+  """Every device of every host: members never talk, so any layout will do."""
+  return Mesh(np.array(jax.devices()), (MEMBER_AXIS,))
+
+
+def program_layout(mesh: Mesh, n_members: int, chunk: int,
+                   compact: bool = False) -> tuple[Mesh, int]:
+  """The devices a program of `n_members` runs on, and the members each device takes.
+
+  Members are padded to an equal block per device. On a CPU (one host), a program
+  takes as few devices as give each device the same block (1 member on 4 devices: 1
+  device; 6 on 4: 3 devices of 2, not 4 devices of 2 with 2 padding slots), since
+  padding slots cost real time where devices share the cores. Accelerators and
+  several hosts keep every device, and every program of a group takes the block of
+  its full `chunk` (engine.members_per_program), so they share one compiled program;
+  `compact` lays a program out as on a CPU anywhere (on one host): a search's slot
+  programs have one shape each anyway.
+  """
+  devices = mesh.devices.ravel()
+  if jax.process_count() > 1 or (devices[0].platform != 'cpu' and not compact):
+    return mesh, chunk // len(devices)
+  block = -(-n_members // min(len(devices), n_members))
+  return Mesh(devices[:-(-n_members // block)], (MEMBER_AXIS,)), block
+
+
+def to_devices(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+  """Host data onto the mesh; every process holds the same `x`, so each fills in its
+  own devices' shards (this works on one host and on many)."""
+  x = np.asarray(x)
+  return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def to_host(tree):
+  """Member-axis results back on every host, whichever host's devices hold them."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
+  return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def put_data(split, mesh: Mesh) -> DeviceData:
+  replicated = NamedSharding(mesh, P())
+  arrays = (split.x_train, split.y_train, split.x_val, split.y_val, split.x_test,
+            split.y_test)
+  return DeviceData(*(to_devices(a, replicated) for a in arrays))
+
+
+def data_on(data: DeviceData, mesh: Mesh) -> DeviceData:
+  """The data on a program's devices: a subset of the devices it was put on."""
+  if data.x_train.sharding.device_set == set(mesh.devices.flat):
+    return data
+  return jax.device_put(data, NamedSharding(mesh, P()))
+
+
+def device_memory_bytes(device) -> int:
+  stats = device.memory_stats() if hasattr(device, 'memory_stats') else None
+  if stats and stats.get('bytes_limit'):
+    return int(stats['bytes_limit'])
+  # CPU devices report no limit: they share the host's memory.
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // len(jax.devices())
+
+
+def bytes_per_member(structure: train.Structure, input_dim: int = 784) -> int:
+  """A generous estimate of one member's device footprint while training."""
+  sizes = (input_dim, *structure.hidden_sizes, 10)
+  params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+  # params, gradients, updates, two optimizer moments, and a copy in flight.
+  state = 4 * params * 6
+  width = sum(sizes[1:])
+  batch = structure.batch_size
+  activations = 4 * batch * (width * 4 + (input_dim if structure.shuffle else 0))
+  evaluation = 4 * train.EVAL_CHUNK * width * 2
+  return state + activations + evaluation
+
+
+# A CPU gains nothing from wide blocks (one member keeps its cores busy) and loses
+# cache locality: benchmarks/RESULTS.md measured 36 members in one block 2.2x slower
+# per member-update at batch 1 than blocks of 4, and 0.92x vs 1.06x at batch 256.
+CPU_MEMBERS_PER_DEVICE = 4
+
+
+def members_per_program(structure: train.Structure, requested: int, n_members: int,
+                        data_bytes: int) -> int:
+  """How many members one program takes: `requested`; or, on an accelerator, what fits
+  in half its memory, and on a CPU, CPU_MEMBERS_PER_DEVICE per device."""
+  n_devices = len(jax.devices())
+  if requested > 0:
+    per_device = -(-requested // n_devices)
+  else:
+    budget = device_memory_bytes(jax.local_devices()[0]) // 2 - data_bytes
+    per_device = max(1, budget // bytes_per_member(structure))
+    if jax.local_devices()[0].platform == 'cpu':
+      per_device = min(per_device, CPU_MEMBERS_PER_DEVICE)
+  per_device = min(per_device, -(-n_members // n_devices))
+  return per_device * n_devices
+
+
+def pad_members(x: np.ndarray, size: int) -> np.ndarray:
+  """Fills the program's unused member slots with copies of the first member."""
+  return np.concatenate([x, np.repeat(x[:1], size - len(x), axis=0)])

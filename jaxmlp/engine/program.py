@@ -1,0 +1,279 @@
+"""Trains a group's members (one Structure) as compiled, vmapped, sharded programs.
+
+A program holds a block of members per device and runs one epoch per call; between
+epochs the host records the history, saves checkpoints and honours stop requests. A
+group too large for one program runs as several. Members never interact, so a
+diverging member (NaN/inf) cannot disturb the others.
+"""
+
+import dataclasses
+import functools
+import signal
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxmlp.engine import checkpoint as checkpoint_lib
+from jaxmlp.engine import devices
+from jaxmlp.engine import hosts
+from jaxmlp.engine import interrupt
+from jaxmlp.core import train
+
+
+def over_members(fn, in_axes, block: int, sequential: bool = False):
+  """`fn` of one member, applied to a device's block of members.
+
+  A block of one is squeezed rather than vmapped: XLA's CPU kernels for a
+  batched matmul with a batch of one run well below the plain matmul's speed.
+  `sequential` maps members one after another, so each gets bit-for-bit what
+  it would get alone (a batched matmul may round differently).
+  """
+  if sequential and block > 1:
+    def one_by_one(*args):
+      member_args = [a for a, ax in zip(args, in_axes) if ax == 0]
+      def call(per_member):
+        it = iter(per_member)
+        return fn(*(next(it) if ax == 0 else a for a, ax in zip(args, in_axes)))
+      return jax.lax.map(call, member_args)
+    return one_by_one
+  if block > 1:
+    return jax.vmap(fn, in_axes=in_axes)
+  def single(*args):
+    args = [jax.tree.map(lambda x: x[0], a) if ax == 0 else a
+            for a, ax in zip(args, in_axes)]
+    return jax.tree.map(lambda x: x[None], fn(*args))
+  return single
+
+
+def sharded(fn, in_axes, mesh: Mesh, block: int, sequential: bool = False,
+            **jit_kwargs):
+  """jit(shard_map(...)): each device runs `fn` over its own block of members."""
+  specs = tuple(P(devices.MEMBER_AXIS) if ax == 0 else P() for ax in in_axes)
+  return jax.jit(jax.shard_map(over_members(fn, in_axes, block, sequential), mesh=mesh,
+                               in_specs=specs, out_specs=P(devices.MEMBER_AXIS),
+                               # Members never communicate: no collectives to check.
+                               check_vma=False),
+                 # Stated, so that outputs fed back in (a slot program's state) come
+                 # with the sharding they went in with, even on a one-device mesh, and
+                 # jit's cache finds the same executable.
+                 out_shardings=NamedSharding(mesh, P(devices.MEMBER_AXIS)), **jit_kwargs)
+
+
+class Program(NamedTuple):
+  """A group's compiled functions, member axis first (M = devices x block)."""
+  init: Callable      # (seed_M, hparams_M, first_epoch_M) -> TrainState
+  start: Callable     # (state, params) -> (state with params, Tracker)
+  epoch: Callable     # (state, tracker, hparams_M, data) -> (state, tracker, EpochMetrics)
+  test: Callable      # (params, x, y, hparams_M) -> Evaluation
+  select: Callable    # (take_M, new, old) -> new where take_M, else old (a slot refill)
+  train_pass: Callable  # (state, hparams_M, x, y) -> (state, Sums): training alone
+                        # (what the benchmark times against a naive loop)
+
+
+# Programs kept compiled. Each costs a few hundred memory mappings (its executables),
+# and a process may hold only 65,530: a study of hundreds of structures must let the
+# programs it is done with go.
+PROGRAMS_KEPT = 16
+
+
+@functools.lru_cache(maxsize=PROGRAMS_KEPT)
+def build_program(structure: train.Structure, tracking: train.Tracking, mesh: Mesh,
+                  block: int) -> Program:
+  """The one place programs are built (the engine and the benchmark use it); jit's
+  cache keeps one executable per shape."""
+  partial = lambda fn, **kw: functools.partial(fn, structure=structure, **kw)
+  init = sharded(lambda seed, hparams, first_epoch: train.init_state(
+      seed, hparams, structure, first_epoch=first_epoch), (0, 0, 0), mesh, block)
+  start = sharded(lambda state, params: (state._replace(params=params),
+                                         train.init_tracker(params, tracking)),
+                  (0, 0), mesh, block)
+  epoch = sharded(partial(train.tracked_epoch, tracking=tracking), (0, 0, 0, None),
+                  mesh, block, donate_argnums=(0, 1))
+  # The test pass is cheap: run it member by member so that a saved member
+  # evaluated alone (jaxmlp.evaluate) reproduces its numbers exactly.
+  test = sharded(partial(train.evaluate), (0, None, None, 0), mesh, block, sequential=True)
+  select = sharded(lambda take, new, old: jax.tree.map(
+      lambda a, b: jax.numpy.where(take, a, b), new, old), (0, 0, 0), mesh, block)
+  train_pass = sharded(lambda state, hparams, x, y: train.train_epoch(
+      state, x, y, hparams, structure), (0, 0, None, None), mesh, block, donate_argnums=(0,))
+  return Program(init, start, epoch, test, select, train_pass)
+
+
+@dataclasses.dataclass
+class GroupResult:
+  """Per-member arrays and pytrees, member axis first."""
+  history: dict[str, np.ndarray]      # name -> (M, epochs); NaN after an early stop
+  test_loss: np.ndarray               # (M,)
+  test_accuracy: np.ndarray           # (M,)
+  test_f1: np.ndarray                 # (M,) macro-F1
+  weight_updates: np.ndarray          # (M,)
+  epochs_trained: np.ndarray          # (M,) fewer than asked after an early stop
+  best_epoch: np.ndarray              # (M,) by the tracking objective, 0-based in history
+  initial_params: dict                # pytree of (M, ...) arrays
+  final_params: dict
+  best_params: dict                   # the weights of the best epoch
+  fit_time_s: np.ndarray              # (M,) wall time of the program the member ran in
+  compile_time_s: np.ndarray          # (M,)
+  members_per_program: np.ndarray     # (M,)
+  chunk_index: np.ndarray             # (M,) which of the group's programs ran it
+
+  def program_seconds(self) -> tuple[float, float]:
+    """(compile, fit) seconds of the whole group, summed over the programs it ran as
+    (each member carries its own program's times)."""
+    programs = {c: (compile_s, fit_s) for c, compile_s, fit_s in
+                zip(self.chunk_index.tolist(), self.compile_time_s.tolist(),
+                    self.fit_time_s.tolist())}
+    return (sum(c for c, _ in programs.values()), sum(f for _, f in programs.values()))
+
+
+def _first(tree, n: int):
+  """The real members' rows of a (padded, sharded) member-axis pytree, on the host."""
+  return jax.tree.map(lambda x: x[:n], devices.to_host(tree))
+
+
+def _savable(state: train.TrainState, tracker: train.Tracker):
+  """Random keys as their raw data, which a checkpoint can hold."""
+  return state._replace(key=jax.random.key_data(state.key)), tracker
+
+
+def _unsavable(state: train.TrainState, tracker: train.Tracker):
+  return state._replace(key=jax.random.wrap_key_data(state.key)), tracker
+
+
+def run_program(structure: train.Structure, tracking: train.Tracking,
+                hparams: dict[str, np.ndarray], seeds: np.ndarray, data: devices.DeviceData,
+                epochs: int, mesh: Mesh, chunk: int, *,
+                initial_params: dict | None = None, first_epoch: int = 0,
+                on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+                checkpoint: checkpoint_lib.ProgramCheckpoint | None = None) -> GroupResult:
+  """Trains `len(seeds)` members (at most `chunk`) for `epochs` epochs, or until all
+  stopped early, then tests them.
+
+  `initial_params` (member axis first) replaces the initial weights, with a fresh
+  optimizer state, as keras_tuner's continued trials reload weights; `first_epoch`
+  numbers the epochs on from there. `on_epoch(epoch, metrics)` is called between
+  epochs. With a `checkpoint`, the program continues from its latest one, saves
+  as its policy says, and on a stop request (SIGTERM, Ctrl-C) saves and raises
+  interrupt.Stopped.
+  """
+  n = len(seeds)
+  mesh, block = devices.program_layout(mesh, n, chunk)
+  size = block * mesh.size
+  data = devices.data_on(data, mesh)
+  member_sharding = NamedSharding(mesh, P(devices.MEMBER_AXIS))
+  put = lambda x: devices.to_devices(devices.pad_members(np.asarray(x), size),
+                                     member_sharding)
+  hparams_M = {k: put(np.asarray(v, np.float32)) for k, v in hparams.items()}
+  program = build_program(structure, tracking, mesh, block)
+
+  started = time.perf_counter()
+  state = program.init(put(np.asarray(seeds, np.uint32)), hparams_M,
+                       put(np.full(n, first_epoch, np.int32)))
+  params = state.params if initial_params is None else jax.tree.map(put, initial_params)
+  initial = _first(params, n)
+  state, tracker = program.start(state, params)
+  history = {k: np.full((n, epochs), np.nan, np.float32) for k in train.EpochMetrics._fields}
+  done, fit_before = 0, 0.0
+  if checkpoint is not None:
+    template = (jax.eval_shape(_savable, state, tracker), history)
+    restored = checkpoint.restore(template)
+    if restored is not None:
+      (saved_state, history), meta = restored
+      state, tracker = _unsavable(*jax.tree.map(
+          lambda x: devices.to_devices(x, member_sharding), saved_state))
+      done, fit_before = int(meta['epochs_done']), float(meta['fit_time_s'])
+      checkpoint.log(f'resumed at epoch {done} of {epochs} from its checkpoint')
+  compiled = program.epoch.lower(state, tracker, hparams_M, data).compile()
+  jax.block_until_ready(tracker)
+  compile_time = time.perf_counter() - started
+
+  started = time.perf_counter()
+  stopped = devices.to_host(tracker.stopped)[:n]
+  with interrupt.deferred():
+    for epoch in range(done, epochs):
+      if stopped.all():
+        break
+      state, tracker, metrics = compiled(state, tracker, hparams_M, data)
+      for name, value in devices.to_host(metrics)._asdict().items():
+        history[name][:, epoch] = np.where(stopped, np.nan, value[:n])
+      stopped = devices.to_host(tracker.stopped)[:n]
+      done = epoch + 1
+      if on_epoch is not None:
+        on_epoch(epoch, {k: v[:, epoch] for k, v in history.items()})
+      more = done < epochs and not stopped.all()
+      stop = hosts.any_process(interrupt.requested() is not None) and more
+      if checkpoint is not None and more and (stop or checkpoint.due(done)):
+        fit_time = fit_before + time.perf_counter() - started
+        checkpoint.save(done, lambda: (devices.to_host(_savable(state, tracker)),
+                                       {k: v.copy() for k, v in history.items()}),
+                        dict(fit_time_s=fit_time, epochs=epochs))
+      if stop:
+        if checkpoint is not None:
+          checkpoint.wait()
+        what = 'saved a checkpoint' if checkpoint is not None else 'stopped'
+        raise interrupt.Stopped(interrupt.requested() or signal.SIGTERM,
+                                f'{what} at epoch {done} of {epochs}')
+  test_metrics = devices.to_host(program.test(state.params, data.x_test, data.y_test,
+                                              hparams_M))
+  fit_time = fit_before + time.perf_counter() - started
+  first = lambda x: devices.to_host(x)[:n]
+  full = lambda value: np.full(n, value)
+  return GroupResult(
+      history, first(test_metrics.loss), first(test_metrics.accuracy), first(test_metrics.f1),
+      first(state.step), first(tracker.epochs_trained),
+      first(tracker.best_epoch) - first_epoch, initial, _first(state.params, n),
+      _first(tracker.best_params, n), full(fit_time), full(compile_time), full(size),
+      full(0))
+
+
+def chunks(structure: train.Structure, n_members: int, max_members: int,
+           data: devices.DeviceData) -> list[slice]:
+  """The group's programs: which members each takes, in order."""
+  chunk = devices.members_per_program(structure, max_members, n_members,
+                                      sum(a.nbytes for a in data))
+  return [slice(i, min(i + chunk, n_members)) for i in range(0, n_members, chunk)]
+
+
+def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
+              seeds: np.ndarray, data: devices.DeviceData, epochs: int, mesh: Mesh, *,
+              max_members: int = 0, tracking: train.Tracking = train.Tracking(),
+              initial_params: dict | None = None, first_epoch: int = 0,
+              on_epoch: Callable[[int, int, dict[str, np.ndarray]], None] | None = None,
+              ) -> GroupResult:
+  """Every member of a group, program after program, without checkpoints (for tests
+  and benchmarks; the runner writes each program's members as it ends).
+
+  `on_epoch(done, total, metrics)` counts epochs over all programs.
+  """
+  parts = chunks(structure, len(seeds), max_members, data)
+  chunk = parts[0].stop - parts[0].start
+  results = []
+  for index, part in enumerate(parts):
+    report = None
+    if on_epoch is not None:
+      report = functools.partial(
+          lambda offset, epoch, metrics: on_epoch(offset + epoch + 1, epochs * len(parts),
+                                                  metrics), index * epochs)
+    take = lambda tree: None if tree is None else jax.tree.map(lambda x: x[part], tree)
+    results.append(run_program(structure, tracking, take(hparams), seeds[part], data,
+                               epochs, mesh, chunk, initial_params=take(initial_params),
+                               first_epoch=first_epoch, on_epoch=report))
+    results[-1].chunk_index[:] = index
+  return concatenate(results)
+
+
+def concatenate(results: list[GroupResult]) -> GroupResult:
+  concat = lambda *parts: np.concatenate(parts)
+  return GroupResult(**{f.name: jax.tree.map(concat, *(getattr(r, f.name) for r in results))
+                        for f in dataclasses.fields(GroupResult)})
+
+
+def member(result: GroupResult, k: int) -> dict[str, Any]:
+  """Member k's initial, final and best-epoch weights."""
+  take = lambda tree: jax.tree.map(lambda x: x[k], tree)
+  return dict(initial=take(result.initial_params), final=take(result.final_params),
+              best=take(result.best_params))

@@ -1,0 +1,110 @@
+"""Studies are data: every config expands, groups, validates and finds its reference."""
+
+import pytest
+
+from jaxmlp import pipeline
+from jaxmlp.studies import study
+from jaxmlp.errors import UserError
+
+EXPECTED = {  # study -> (configurations, compiled groups)
+    'baseline': (1, 1), 'batch_size': (3, 3), 'rmsprop': (2, 1), 'init': (1, 1),
+    'regularization': (6, 2), 'dropout': (2, 2), 'finetune': (36, 4),
+}
+
+
+SEARCHED = {'finetune_optuna'}   # a space for --search=optuna, not a grid
+
+
+def test_every_spec_study_has_a_config():
+  assert set(study.available_studies()) == set(EXPECTED) | SEARCHED
+
+
+def test_the_optuna_study_is_a_space_its_search_accepts():
+  config = study.load_config('finetune_optuna')
+  assert config.search == 'optuna'
+  pipeline.validate(config, study.training_rows(config))
+  with pytest.raises(UserError, match='holds a distribution'):  # not a grid
+    study.validate(study.expand(config, 1), study.training_rows(config))
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_study_expands_into_its_configurations(name):
+  config = study.load_config(name)
+  members = study.expand(config, seeds=3)
+  labels = {m.label for m in members}
+  configurations, groups = EXPECTED[name]
+  assert len(labels) == configurations
+  assert len(members) == 3 * configurations
+  assert len(study.group(members)) == groups
+  study.validate(members, study.training_rows(config))
+  # Every configuration the original reported on carries the original's numbers.
+  with_reference = {m.label for m in members if study.reference_for(config, m)}
+  assert len(with_reference) == (1 if name == 'finetune' else configurations)
+
+
+def test_regularization_members():
+  config = study.load_config('regularization')
+  members = study.expand(config, seeds=2)
+  by_label = {m.label: m for m in members}
+  sgd = by_label['sgd_normal10,l2=0.01']
+  assert sgd.values['optimizer'] == 'sgd' and sgd.values['init_mean'] == 10.0
+  assert sgd.hparams['l2'] == 0.01 and sgd.hparams['learning_rate'] == 0.01
+  assert sgd.structure.kernel_init == 'normal' and sgd.structure.use_l2
+  rms = by_label['rmsprop,l2=0.1']
+  assert rms.hparams['rho'] == 0.99 and rms.structure.kernel_init == 'glorot_uniform'
+  assert study.reference_for(config, rms) == {'test_accuracy': 0.8837, 'test_loss': 0.56}
+  # Values of one hyperparameter share a program; the arms' structures differ.
+  assert sorted(len(g) for g in study.group(members).values()) == [6, 6]
+
+
+def test_narrowing_a_sweep_axis_and_an_arm():
+  config = study.load_config('batch_size')
+  with config.unlocked():
+    config.batch_size = (256,)
+  assert {m.label for m in study.expand(config, 1)} == {'batch_size=256'}
+  config = study.load_config('regularization')
+  config.arm = 'rmsprop'
+  assert {m.arm for m in study.expand(config, 1)} == {'rmsprop'}
+  config.arm = 'adamw'
+  with pytest.raises(UserError, match='--config.arm must be one of rmsprop, sgd_normal10'):
+    study.expand(config, 1)
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('batch_size', 0, 'from 1 to 48000'),
+    ('batch_size', 48_001, 'from 1 to 48000'),
+    ('learning_rate', -0.1, 'learning rate'),
+    ('l2', -1.0, 'alpha'),
+    ('l1', -1.0, 'alpha'),
+    ('dropout_rate', 1.0, r'\[0, 1\)'),
+    ('dropout_rate', -0.1, r'\[0, 1\)'),
+    ('optimizer', 'adagrad', 'adam, rmsprop, sgd'),
+    ('kernel_init', 'zeros', 'glorot_uniform'),
+    ('hidden_sizes', (128, 0), 'positive'),
+    ('epochs', 0, 'at least 1 epoch'),
+])
+def test_impossible_values_are_refused(field, value, message):
+  config = study.load_config('baseline')
+  with config.unlocked():
+    config[field] = value
+  with pytest.raises(UserError, match=message) as error:
+    study.validate(study.expand(config, 1), 48_000)
+  assert f'--config.{field}=' in str(error.value)
+  assert '\n' not in str(error.value)
+
+
+def test_unknown_study_and_user_config_files(tmp_path):
+  with pytest.raises(UserError, match='unknown study .nope.: choose one of baseline'):
+    study.config_path('nope')
+  own = tmp_path / 'my_study.py'
+  own.write_text('from jaxmlp.studies.study import make_config\n'
+                 'def get_config():\n'
+                 '  return make_config(name="mine", learning_rate=(0.1, 0.2))\n')
+  config = study.load_config(str(own))
+  assert [m.label for m in study.expand(config, 1)] == ['learning_rate=0.1',
+                                                        'learning_rate=0.2']
+
+
+def test_make_config_refuses_unknown_fields():
+  with pytest.raises(ValueError, match='learnin_rate'):
+    study.make_config(learnin_rate=0.1)
