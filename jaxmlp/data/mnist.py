@@ -6,7 +6,7 @@ validation set. Reading the same verified IDX files in the same order is what
 makes a run here comparable row-for-row with the Keras one, so that is the
 default source; tensorflow-datasets is offered only as a convenience.
 This module is what training uses; `idx` reads and checks the files,
-`mnist_files` finds or downloads them and `tfds_source` loads through tfds.
+`mnist_files` finds or downloads them and `tfds` loads through tfds.
 
 Every problem a user can fix raises `DataError` with a one-line message that
 names the problem and the fix, because the CLI prints it and exits 2.
@@ -23,6 +23,8 @@ import numpy as np
 
 from jaxmlp.data import idx
 from jaxmlp.data import mnist_files
+# The split's types are part of this module's interface: callers write data.Split.
+from jaxmlp.data.types import Mnist, Split  # pylint: disable=unused-import
 # Callers catch data.DataError, so it stays part of this module's interface.
 from jaxmlp.errors import DataError
 
@@ -30,31 +32,6 @@ from jaxmlp.errors import DataError
 read_idx = idx.read_idx
 
 SOURCES: tuple[str, ...] = ('idx', 'tfds')
-
-
-@dataclasses.dataclass(frozen=True)
-class Mnist:
-  """The four MNIST arrays, rows in file order.
-
-  Images are flattened row-wise to (N, 784) uint8 because that is what the
-  Keras MLP consumed (`reshape(-1, 784)`); scaling is left to the caller so
-  the stored data stays exact.
-  """
-  train_images: np.ndarray  # (60000, 784) uint8
-  train_labels: np.ndarray  # (60000,) int32
-  test_images: np.ndarray  # (10000, 784) uint8
-  test_labels: np.ndarray  # (10000,) int32
-
-
-@dataclasses.dataclass(frozen=True)
-class Split:
-  """Train/validation/test arrays as Keras `validation_split` would cut them."""
-  x_train: np.ndarray
-  y_train: np.ndarray
-  x_val: np.ndarray
-  y_val: np.ndarray
-  x_test: np.ndarray
-  y_test: np.ndarray
 
 
 def _load_part(part: str, paths: dict[str, pathlib.Path],
@@ -131,7 +108,7 @@ def load(source: str = 'idx',
   if source == 'idx':
     return load_idx(data_dir, verify_checksums=verify_checksums)
   if source == 'tfds':
-    # Imported here because tfds_source builds its result from Mnist above.
+    # Imported here: only this source needs tensorflow-datasets.
     from jaxmlp.data import tfds as tfds_source  # pylint: disable=g-import-not-at-top
     return tfds_source.load_tfds(data_dir)
   valid = ', '.join(repr(s) for s in SOURCES)

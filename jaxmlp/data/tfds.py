@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxmlp.data import mnist as data
+from jaxmlp.data import types
 from jaxmlp.data import idx
 from jaxmlp.errors import DataError
 
@@ -21,7 +21,7 @@ def _import_tfds():
   return tfds
 
 
-def load_tfds(data_dir: str | None = None) -> data.Mnist:
+def load_tfds(data_dir: str | None = None) -> types.Mnist:
   """Loads MNIST through tensorflow-datasets.
 
   tfds stores and returns the examples in its own order, which differs from
@@ -59,4 +59,4 @@ def load_tfds(data_dir: str | None = None) -> data.Mnist:
     idx.check_labels(f'tfds mnist {part}', labels)
     idx.check_counts(part, images, labels, verify_checksums=True)
     parts += [images, labels]
-  return data.Mnist(*parts)
+  return types.Mnist(*parts)
