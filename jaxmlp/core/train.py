@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from jaxmlp.core import model as model_lib
+from jaxmlp.core import objective as objective_lib
 from jaxmlp.core import optim
 
 HParams = dict[str, jax.Array]  # one member's numeric hyperparameters, traced
@@ -239,7 +240,7 @@ class Tracking:
 
 
 def _better(name: str, new, old):
-  return new < old if name.endswith('loss') else new > old
+  return objective_lib.Objective.of(name).better(new, old)
 
 
 class Tracker(NamedTuple):
@@ -253,7 +254,7 @@ class Tracker(NamedTuple):
 
 
 def init_tracker(params, tracking: Tracking) -> Tracker:
-  worst = lambda name: jnp.float32(jnp.inf if name.endswith('loss') else -jnp.inf)
+  worst = lambda name: jnp.float32(objective_lib.Objective.of(name).worst)
   return Tracker(params, worst(tracking.objective), jnp.int32(-1), worst(tracking.monitor),
                  jnp.int32(0), jnp.bool_(False), jnp.int32(0))
 

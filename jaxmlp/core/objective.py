@@ -1,0 +1,78 @@
+"""The metric a study optimizes and which way is better: decided once, from its name.
+
+Every rule that ranks by the objective (the program's best-epoch tracker, a record's
+best epoch, a configuration's score, the searches' rankings, Optuna's and
+keras_tuner's directions) asks an `Objective` rather than reading the name again.
+"""
+
+import dataclasses
+import enum
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+
+class Direction(enum.Enum):
+  """As optuna.study.StudyDirection (whose string values Optuna also accepts)."""
+  MINIMIZE = 'minimize'
+  MAXIMIZE = 'maximize'
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  name: str             # a metric of train.EpochMetrics, e.g. 'val_accuracy'
+  direction: Direction
+
+  @classmethod
+  def of(cls, name: str) -> 'Objective':
+    """A loss is minimized; every other metric (an accuracy) is maximized."""
+    return cls(name, Direction.MINIMIZE if name.endswith('loss') else Direction.MAXIMIZE)
+
+  @property
+  def minimize(self) -> bool:
+    return self.direction is Direction.MINIMIZE
+
+  def better(self, new, old):
+    """new strictly better than old; traced inside jit as one comparison (a NaN is
+    never better)."""
+    return new < old if self.minimize else new > old
+
+  @property
+  def worst(self) -> float:
+    """A value every finite one is better than."""
+    return math.inf if self.minimize else -math.inf
+
+  def best_value(self, values: Sequence[float | None]) -> float:
+    """The best of a history (None, a diverged epoch, is skipped); NaN if none is."""
+    pick = np.nanmin if self.minimize else np.nanmax
+    return pick([np.nan if v is None else v for v in values])
+
+  def best_epoch(self, values: Sequence[float | None]) -> int | None:
+    """The 1-based epoch the tracker keeps: the first to reach the best finite value;
+    None when no epoch has one."""
+    scores = np.array([np.nan if v is None else v for v in values], np.float64)
+    if not np.isfinite(scores).any():
+      return None
+    scores[~np.isfinite(scores)] = np.nan
+    return int((np.nanargmin if self.minimize else np.nanargmax)(scores)) + 1
+
+  def sort_key(self, score: float) -> tuple[bool, float]:
+    """Ascending order is best first; a NaN score (a diverged run) sorts last."""
+    sign = 1 if self.minimize else -1
+    return math.isnan(score), sign * np.nan_to_num(score)
+
+  def best_first(self, items: list, score: Callable[[Any], float]) -> list:
+    """`items` by their `score`, best first, NaN last; ties keep their order."""
+    return sorted(items, key=lambda item: self.sort_key(score(item)))
+
+  @property
+  def optuna_direction(self) -> str:
+    """optuna.create_study's direction."""
+    return self.direction.value
+
+  @property
+  def keras_tuner_direction(self) -> str:
+    """keras_tuner.Objective's direction."""
+    return 'min' if self.minimize else 'max'
