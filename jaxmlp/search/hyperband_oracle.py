@@ -11,20 +11,7 @@ hyperband.py (populate_space and its helpers) and engine/oracle.py (`create_tria
 `get_best_trials`), engine/hyperparameters (`Choice`, `random_sample`,
 `hp_utils.prob_to_index`):
 
-* Sampling. A new configuration draws one value per hyperparameter, in the space's
-  order, each from `random.Random(seed_state).random()` (then `seed_state += 1`),
-  mapped to `values[floor(p * n)]`. A draw whose values were already tried (hashed
-  when their trial was created) is a collision; after 21 collisions in a row
-  (`_max_collisions = 20`) the oracle cannot create a random trial and, run
-  sequentially, returns STOPPED: the search ends (a bracket whose first round is
-  short is never promoted). Choice values are standardized as keras_tuner does:
-  one type per hyperparameter; str stays str, int and bool become int (keras_tuner
-  tests `isinstance(v, int)`, so True/False become 1/0); float stays float.
-* Seed. keras_tuner uses `seed or random.randint(1, 10000)`, so a seed of 0 or None
-  there is a random seed. Here the seed must be given explicitly and be >= 1.
-* Trial ids. keras_tuner numbers trials `f"{{:0{len(str(max_trials))}d}}"`;
-  HyperbandOracle has max_trials None, and len('None') == 4, so ids are '0000',
-  '0001', ... (five digits from the 10000th trial on).
+* Sampling, seed: see hyperband_choice; trial ids: see hyperband_schedule.
 * Promotion. Round r of a bracket takes, one trial at a time, the best COMPLETED
   trial of round r-1 not yet promoted (Python's stable `sorted` on the score, reversed
   for 'max', so ties go to the earlier-created trial), for as long as more such
@@ -36,11 +23,7 @@ hyperband.py (populate_space and its helpers) and engine/oracle.py (`create_tria
   remain, each FAILED trial of round r-1 costs round r one promotion. The bracket
   then never completes (it stays in the state, inert) and the search moves on to the
   next bracket. `report` mirrors this (status FAILED, never ranked).
-  keras_tuner also raises RuntimeError('Number of consecutive failures exceeded the
-  limit of 3.') from `end_trial` once `max_consecutive_failed_trials` trials in a
-  row (in end order, which for a sequential tuner is creation order) failed; here
-  `next_trials` raises it once such a run is known (see `Oracle`). `inf` is a normal
-  (COMPLETED) score.
+  Consecutive failures: see hyperband_schedule. `inf` is a normal (COMPLETED) score.
 * Not ported: conditional hyperparameters, other hyperparameter types, retries of
   crashed trials (max_retries_per_trial 0), hyperband_iterations 0 (= unlimited).
 
@@ -61,114 +44,17 @@ last round in one batch with the next bracket's first round (the sequential orac
 does not read the last round's results before it starts the next bracket).
 """
 
-import copy
-import dataclasses
-import hashlib
 import math
-import random
 from typing import Any, Mapping, Sequence
 
+from jaxmlp.search import hyperband_choice
+from jaxmlp.search import hyperband_schedule
+from jaxmlp.search import hyperband_state
 
-def num_brackets(max_epochs: int, factor: int) -> int:
-  epochs, brackets = max_epochs, 0
-  while epochs >= 1:  # keras_tuner's min_epochs
-    epochs /= factor
-    brackets += 1
-  return brackets
-
-
-def size(max_epochs: int, factor: int, bracket: int, round_: int) -> int:
-  """Trials in a round; each bracket costs about the same."""
-  last = math.ceil(1 + math.log(max_epochs, factor)) / (bracket + 1)
-  return math.ceil(last * factor ** (bracket - round_))
-
-
-def epochs(max_epochs: int, factor: int, bracket: int, round_: int) -> int:
-  """The epoch a round's trials train up to (counted from the trial's start)."""
-  return math.ceil(max_epochs / factor ** (bracket - round_))
-
-
-def schedule(max_epochs: int, factor: int) -> list[list[tuple[int, int]]]:
-  """Per bracket, most aggressive first: [(size, epochs) for each round]."""
-  return [[(size(max_epochs, factor, b, r), epochs(max_epochs, factor, b, r))
-           for r in range(b + 1)]
-          for b in reversed(range(num_brackets(max_epochs, factor)))]
-
-
-RUNNING, COMPLETED, FAILED = 'RUNNING', 'COMPLETED', 'FAILED'
+Trial = hyperband_schedule.Trial   # what the oracle hands out
+RUNNING, COMPLETED, FAILED = (hyperband_schedule.RUNNING, hyperband_schedule.COMPLETED,
+                              hyperband_schedule.FAILED)
 _BLOCKED, _STOPPED = object(), object()
-_MAX_COLLISIONS = 20   # keras_tuner's Oracle._max_collisions
-_STATE_FORMAT = 'jaxmlp.hyperband.Oracle/1'
-
-
-@dataclasses.dataclass(frozen=True)
-class Trial:
-  """One trial as keras_tuner's HyperbandOracle creates it."""
-  trial_id: str            # '0000', '0001', ... in creation order
-  values: dict[str, Any]   # hyperparameter name -> value (no tuner/* keys)
-  bracket: int             # tuner/bracket
-  round: int               # tuner/round
-  initial_epoch: int       # tuner/initial_epoch
-  epochs: int              # tuner/epochs (cumulative, from the lineage's start)
-  parent_id: str | None    # tuner/trial_id: the trial it continues from, or None
-  iteration: int = 0       # the Hyperband iteration (not a keras_tuner value)
-
-  @property
-  def keras_tuner_values(self) -> dict[str, Any]:
-    """`trial.hyperparameters.values` in keras_tuner, tuner/* keys included."""
-    values = dict(self.values)
-    if self.parent_id is not None:
-      values['tuner/trial_id'] = self.parent_id
-    values.update({'tuner/epochs': self.epochs, 'tuner/initial_epoch': self.initial_epoch,
-                   'tuner/bracket': self.bracket, 'tuner/round': self.round})
-    return values
-
-
-def _choice_values(name: str, values: Sequence[Any]) -> list[Any]:
-  """keras_tuner's Choice checks and standardization of its values."""
-  values = list(values)
-  if not values:
-    raise ValueError(f'{name}: `values` must be provided for `Choice`.')
-  types = {type(v) for v in values}
-  if len(types) > 1:
-    raise TypeError(f'{name}: a Choice can contain only one type of value, found '
-                    f'{values} with types {types}.')
-  if isinstance(values[0], str):
-    return [str(v) for v in values]
-  if isinstance(values[0], int):   # six.integer_types, bool included
-    return [int(v) for v in values]
-  if not isinstance(values[0], (bool, float)):
-    raise TypeError(f'{name}: a Choice can contain only int, float, str or bool, '
-                    f'found {values} with type {type(values[0])}.')
-  return values
-
-
-def _random_sample(values: list[Any], seed: int) -> Any:
-  """HyperParameter.random_sample(seed) then Choice.prob_to_value."""
-  prob = float(random.Random(seed).random())
-  index = int(math.floor(prob / (1 / len(values))))   # hp_utils.prob_to_index
-  if index == len(values):
-    index -= 1
-  return values[index]
-
-
-def _values_hash(values: Mapping[str, Any]) -> str:
-  """HyperbandOracle._compute_values_hash (tuner/trial_id stays in)."""
-  values = dict(values)
-  for key in ('tuner/epochs', 'tuner/initial_epoch', 'tuner/bracket', 'tuner/round'):
-    values.pop(key, None)
-  s = ''.join(f'{str(k)}={str(values[k])}' for k in sorted(values))
-  return hashlib.sha256(s.encode('utf-8')).hexdigest()[:32]
-
-
-def _encode_score(score: float | None) -> float | str | None:
-  if score is None or math.isfinite(score):
-    return score
-  return repr(score)   # 'inf', '-inf', 'nan': strict JSON has no such numbers
-
-
-def _decode_score(score: float | str | None) -> float | None:
-  return float(score) if isinstance(score, str) else score
 
 
 class Oracle:
@@ -198,21 +84,11 @@ class Oracle:
   def __init__(self, space: Mapping[str, Sequence[Any]], *, max_epochs: int, factor: int,
                iterations: int, seed: int, objective_direction: str,
                max_consecutive_failed_trials: int | None = 3):
-    def positive_int(name, value, least):
-      if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f'{name} must be an int >= {least}, got {value!r}')
-    positive_int('max_epochs', max_epochs, 1)
-    positive_int('factor', factor, 2)   # HyperbandOracle: factor needs to be > 1
-    positive_int('iterations', iterations, 1)
-    positive_int('seed', seed, 1)
-    if max_consecutive_failed_trials is not None:
-      positive_int('max_consecutive_failed_trials', max_consecutive_failed_trials, 1)
-    if objective_direction not in ('max', 'min'):
-      raise ValueError(f"objective_direction must be 'max' or 'min', "
-                       f'got {objective_direction!r}')
+    hyperband_schedule.check_settings(max_epochs, factor, iterations, seed,
+                                      objective_direction, max_consecutive_failed_trials)
     if not space:
       raise ValueError('the search space is empty')
-    self._space = [(str(name), _choice_values(name, values))
+    self._space = [(str(name), hyperband_choice.choice_values(name, values))
                    for name, values in space.items()]
     self.max_epochs = max_epochs
     self.factor = factor
@@ -228,7 +104,7 @@ class Oracle:
     self._scores: dict[str, float] = {}       # reported trials
     self._stopped = False
     self._current_iteration = 0
-    self._current_bracket = num_brackets(max_epochs, factor) - 1
+    self._current_bracket = hyperband_schedule.num_brackets(max_epochs, factor) - 1
     self._brackets: list[dict[str, Any]] = []
     self._start_new_bracket()
 
@@ -285,7 +161,8 @@ class Oracle:
     next trial waits for pending trials' reports. Raises RuntimeError as keras_tuner
     does after max_consecutive_failed_trials failures in a row.
     """
-    failed = self._consecutive_failures_end()
+    failed = hyperband_schedule.consecutive_failures_end(
+        self._status, self.max_consecutive_failed_trials)
     if failed is not None:
       raise RuntimeError(
           'Number of consecutive failures exceeded the limit of '
@@ -317,59 +194,23 @@ class Oracle:
 
   def state(self) -> dict[str, Any]:
     """The full oracle state, JSON-serializable (strict JSON: no NaN/inf)."""
-    return {
-        'format': _STATE_FORMAT,
-        'space': [[name, list(values)] for name, values in self._space],
-        'max_epochs': self.max_epochs,
-        'factor': self.factor,
-        'iterations': self.iterations,
-        'seed': self.seed,
-        'objective_direction': self.objective_direction,
-        'max_consecutive_failed_trials': self.max_consecutive_failed_trials,
-        'seed_state': self._seed_state,
-        'tried_so_far': sorted(self._tried_so_far),
-        'brackets': copy.deepcopy(self._brackets),
-        'current_bracket': self._current_bracket,
-        'current_iteration': self._current_iteration,
-        'stopped': self._stopped,
-        'trials': [dict(dataclasses.asdict(t), status=self._status[t.trial_id],
-                        score=_encode_score(self._scores.get(t.trial_id)))
-                   for t in self._trials.values()],
-    }
+    return hyperband_state.state_of(self)
 
   @classmethod
   def from_state(cls, state: Mapping[str, Any]) -> 'Oracle':
     """The oracle that `state()` described; its pending trials stay pending."""
-    if state.get('format') != _STATE_FORMAT:
-      raise ValueError(f'not a {_STATE_FORMAT} state: {state.get("format")!r}')
     oracle = cls({name: values for name, values in state['space']},
-                 max_epochs=state['max_epochs'], factor=state['factor'],
-                 iterations=state['iterations'], seed=state['seed'],
-                 objective_direction=state['objective_direction'],
-                 max_consecutive_failed_trials=state['max_consecutive_failed_trials'])
-    oracle._seed_state = state['seed_state']
-    oracle._tried_so_far = set(state['tried_so_far'])
-    oracle._brackets = copy.deepcopy(state['brackets'])
-    oracle._current_bracket = state['current_bracket']
-    oracle._current_iteration = state['current_iteration']
-    oracle._stopped = state['stopped']
-    for t in state['trials']:
-      t = dict(t)
-      status, score = t.pop('status'), _decode_score(t.pop('score'))
-      trial = Trial(**t)
-      oracle._trials[trial.trial_id] = trial
-      oracle._status[trial.trial_id] = status
-      if status != RUNNING:
-        oracle._scores[trial.trial_id] = score
+                 **hyperband_state.settings_of(state))
+    hyperband_state.restore(oracle, state)
     return oracle
 
   # --- HyperbandOracle.populate_space and its helpers --------------------------
 
   def _size(self, bracket_num: int, round_num: int) -> int:
-    return size(self.max_epochs, self.factor, bracket_num, round_num)
+    return hyperband_schedule.size(self.max_epochs, self.factor, bracket_num, round_num)
 
   def _epochs(self, bracket_num: int, round_num: int) -> int:
-    return epochs(self.max_epochs, self.factor, bracket_num, round_num)
+    return hyperband_schedule.epochs(self.max_epochs, self.factor, bracket_num, round_num)
 
   def _populate_space(self, trial_id: str):
     """Values (with tuner/* keys) for the next trial, _STOPPED, or _BLOCKED when
@@ -418,7 +259,7 @@ class Oracle:
   def _increment_bracket_num(self) -> None:
     self._current_bracket -= 1
     if self._current_bracket < 0:
-      self._current_bracket = num_brackets(self.max_epochs, self.factor) - 1
+      self._current_bracket = hyperband_schedule.num_brackets(self.max_epochs, self.factor) - 1
       self._current_iteration += 1
 
   def _remove_completed_brackets(self) -> None:
@@ -439,22 +280,13 @@ class Oracle:
 
   def _random_values(self) -> dict[str, Any] | None:
     """Oracle._random_values: untried values, or None after too many collisions."""
-    collisions = 0
-    while True:
-      values = {}
-      for name, choices in self._space:
-        values[name] = _random_sample(choices, self._seed_state)
-        self._seed_state += 1
-      if _values_hash(values) in self._tried_so_far:
-        collisions += 1
-        if collisions > _MAX_COLLISIONS:
-          return None
-        continue
-      return values
+    values, self._seed_state = hyperband_choice.draw_untried(
+        self._space, self._seed_state, self._tried_so_far)
+    return values
 
   def _create_trial(self, trial_id: str, values: dict[str, Any]) -> Trial:
     """Oracle.create_trial for a RUNNING trial: records the values' hash."""
-    self._tried_so_far.add(_values_hash(values))
+    self._tried_so_far.add(hyperband_choice.values_hash(values))
     trial = Trial(
         trial_id=trial_id,
         values={k: v for k, v in values.items() if not k.startswith('tuner/')},
@@ -464,16 +296,3 @@ class Oracle:
     self._trials[trial_id] = trial
     self._status[trial_id] = RUNNING
     return trial
-
-  def _consecutive_failures_end(self) -> str | None:
-    """Oracle._check_consecutive_failures over the sequential end order (creation
-    order): the trial at which it would raise, if known from the reports so far."""
-    limit = self.max_consecutive_failed_trials
-    if limit is None:
-      return None
-    run = 0
-    for trial_id, status in self._status.items():
-      run = run + 1 if status == FAILED else 0   # a pending trial breaks a known run
-      if run == limit:
-        return trial_id
-    return None

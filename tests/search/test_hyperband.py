@@ -17,6 +17,7 @@ import warnings
 import pytest
 
 from jaxmlp.search import hyperband_oracle as hyperband
+from jaxmlp.search import hyperband_schedule
 
 FINETUNE = {'hidden_sizes': ['64x256', '64x512', '128x256', '128x512'],
             'l2': [0.1, 0.001, 1e-06],
@@ -34,7 +35,7 @@ LARGE = {'activation': ['relu', 'tanh', 'elu', 'gelu'],
 
 def test_schedule_matches_keras_tuner_for_10_epochs_factor_3():
   # (trials, epochs) per round; brackets from the most aggressive.
-  assert hyperband.schedule(10, 3) == [
+  assert hyperband_schedule.schedule(10, 3) == [
       [(12, 2), (4, 4), (2, 10)],
       [(6, 4), (2, 10)],
       [(4, 10)],
@@ -42,7 +43,7 @@ def test_schedule_matches_keras_tuner_for_10_epochs_factor_3():
 
 
 def test_schedule_matches_keras_tuner_for_81_epochs_factor_3():
-  assert hyperband.schedule(81, 3) == [
+  assert hyperband_schedule.schedule(81, 3) == [
       [(81, 1), (27, 3), (9, 9), (3, 27), (1, 81)],
       [(34, 3), (12, 9), (4, 27), (2, 81)],
       [(15, 9), (5, 27), (2, 81)],
@@ -53,10 +54,10 @@ def test_schedule_matches_keras_tuner_for_81_epochs_factor_3():
 
 def test_keras_tuners_own_bracket_test():
   # keras_tuner's test_hyperband_oracle_bracket_configs (max_epochs 8, factor 2).
-  assert hyperband.num_brackets(8, 2) == 4
-  assert hyperband.size(8, 2, 3, 0) == 8 and hyperband.epochs(8, 2, 3, 0) == 1
-  assert hyperband.size(8, 2, 3, 3) == 1 and hyperband.epochs(8, 2, 3, 3) == 8
-  assert hyperband.size(8, 2, 0, 0) == 4 and hyperband.epochs(8, 2, 0, 0) == 8
+  assert hyperband_schedule.num_brackets(8, 2) == 4
+  assert hyperband_schedule.size(8, 2, 3, 0) == 8 and hyperband_schedule.epochs(8, 2, 3, 0) == 1
+  assert hyperband_schedule.size(8, 2, 3, 3) == 1 and hyperband_schedule.epochs(8, 2, 3, 3) == 8
+  assert hyperband_schedule.size(8, 2, 0, 0) == 4 and hyperband_schedule.epochs(8, 2, 0, 0) == 8
 
 
 # --- drivers --------------------------------------------------------------------
@@ -209,7 +210,7 @@ def test_finetune_grid_like_keras_tuner(kt, tmp_path, seed, expected):
 def test_large_grid_runs_every_bracket_like_keras_tuner(kt, tmp_path):
   ours, batches, _ = compare(kt, tmp_path, LARGE, hashed_score, max_epochs=10, factor=3,
                           seed=7)
-  sizes = [n for bracket in hyperband.schedule(10, 3) for n, _ in bracket]
+  sizes = [n for bracket in hyperband_schedule.schedule(10, 3) for n, _ in bracket]
   assert [n for _, n in counts(ours.trials)] == sizes == [12, 4, 2, 6, 2, 4]
   assert batches == [12, 4, 2 + 6, 2 + 4]
   assert {t.values['batch_norm'] for t in ours.trials} <= {0, 1}
@@ -224,7 +225,7 @@ def test_large_grid_runs_every_bracket_like_keras_tuner(kt, tmp_path):
 def test_two_iterations_like_keras_tuner(kt, tmp_path):
   ours, _, _ = compare(kt, tmp_path, LARGE, hashed_score, max_epochs=9, factor=3,
                     iterations=2, seed=3)
-  sizes = [n for bracket in hyperband.schedule(9, 3) for n, _ in bracket]
+  sizes = [n for bracket in hyperband_schedule.schedule(9, 3) for n, _ in bracket]
   assert [n for _, n in counts(ours.trials)] == sizes * 2 == [9, 3, 1, 5, 2, 3] * 2
   assert [t.iteration for t in ours.trials] == [0] * 23 + [1] * 23
   assert len({json.dumps(t.values) for t in ours.trials if t.round == 0}) == 2 * (9 + 5 + 3)
