@@ -22,10 +22,10 @@ ratios are medians of the per-repetition ratios.
    CPU devices as jaxmlp.launch shards them (--cpu_devices: one per core by default),
    against K single-member runs one after another, taken as K x the measured 1-member time
    (compilation counted once, as a loop in one process would). At batch 256
-   through engine.run_group (the engine's whole epoch: training, validation,
-   metrics to the host); at batch 1 as the training pass of section 1.
-4. Checkpoints (--sections=checkpoint): the baseline study's 3 seeds as one
-   engine.run_program, without in-program checkpoints, with Policy 'auto' and with
+   as a study runs them, planned and run by plan.train_group (the engine's whole
+   epoch: training, validation, metrics to the host); at batch 1 as the training pass of section 1.
+4. Checkpoints (--sections=checkpoint): the baseline study's 3 seeds as the one
+   program the planner makes of them (plan.run), without in-program checkpoints, with Policy 'auto' and with
    Policy '1' (every epoch), for --checkpoint_epochs epochs: the overhead on the fit
    time, and what saving held training up (ProgramCheckpoint.saved_seconds).
 Option (--sections=throughput, not run by default): training throughput against the
@@ -60,6 +60,7 @@ import optax
 
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import devices
+from jaxmlp.engine import plan
 from jaxmlp.report import results
 
 import contenders  # pylint: disable=wrong-import-position
@@ -206,7 +207,8 @@ def compare_loops(split, args, out: dict) -> None:
 
 
 def sweep(split, args, out: dict) -> None:
-  """Section 3: K members in one group, at batch 256 (run_group) and at batch 1."""
+  """Section 3: K members in one group, at batch 256 (plan.train_group: what a study
+  runs) and at batch 1."""
   mesh = devices.member_mesh()
   device_data = devices.put_data(split, mesh)
   ks = list(map(int, args.ks.split(',')))
@@ -215,12 +217,12 @@ def sweep(split, args, out: dict) -> None:
   timers, lasts = {}, {}
   for k in ks:
     print(f'[bench] sweep, batch 256: compiling and warming up K={k}', flush=True)
-    timers[k], lasts[k] = contenders.run_group_timer(k, device_data)
+    timers[k], lasts[k] = contenders.group_timer(k, device_data)
     timers[k]()
-    result = lasts[k]['result']
+    outcomes = lasts[k]['outcomes']
     # A group of several programs compiles each shape it has not seen before.
-    out['sweep'].append(dict(k=k, compile_s=result.program_seconds()[0],
-                             members_per_program=int(result.members_per_program[0])))
+    out['sweep'].append(dict(k=k, compile_s=plan.seconds(outcomes)[0],
+                             members_per_program=int(outcomes[0][1].members_per_program[0])))
     write_json(args.json, out)
   print(f'[bench] sweep, batch 256: {args.reps} interleaved repetitions', flush=True)
   times = timing.interleave(timers, args.reps, warm_up=False)
@@ -292,10 +294,11 @@ def throughput(split, args, out: dict) -> None:
     flops = flops_per_member * members
     over_matmul = lambda name: statistics.median(
         flops / t / rate for t, rate in zip(times[name], rates))
-    chunk = devices.members_per_program(STRUCTURE, members, members, 0)
-    slots = devices.program_layout(devices.member_mesh(), members, chunk)
+    mesh, block, _ = contenders.engine_program(
+        STRUCTURE, members, plan.data_bytes_of(devices.split_arrays(split)),
+        len(split.x_train))
     out['throughput'].append(dict(
-        members=members, members_per_program=slots[0].size * slots[1],
+        members=members, members_per_program=mesh.size * block,
         train_epoch_s=statistics.median(times['train']),
         fit_epoch_s=statistics.median(times['fit']), flops_per_epoch=flops,
         matmul_flops=statistics.median(rates), train_over_matmul=over_matmul('train'),

@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxmlp.engine import checkpoint
 from jaxmlp.engine import devices
+from jaxmlp.engine import plan
 from jaxmlp.engine import program as engine
 from jaxmlp.core import optim
 from jaxmlp.studies import study
@@ -41,12 +42,14 @@ def learning_rates(k: int) -> np.ndarray:
   return np.geomspace(1e-4, 1e-2, k) if k > 1 else np.array([1e-3])
 
 
-def engine_program(structure: train.Structure, k: int):
-  """(mesh, block, Program): the layout engine.run_program gives a program of k
-  members (run_group with max_members=k) and engine.build_program's functions for it
-  (default Tracking, as the baseline's)."""
-  chunk = devices.members_per_program(structure, k, k, 0)
-  mesh, block = devices.program_layout(devices.member_mesh(), k, chunk)
+def engine_program(structure: train.Structure, k: int, data_bytes: int, rows: int,
+                   planned: plan.PlannedProgram | None = None):
+  """(mesh, block, Program): the layout the planner gives a program of k members (a
+  group of k asking for k a program, unless `planned`) and engine.build_program's
+  functions for it (default Tracking, as the baseline's)."""
+  if planned is None:
+    planned, = plan.cut(structure, [False] * k, k, data_bytes, rows)
+  mesh, block = planned.layout(devices.member_mesh())
   return mesh, block, engine.build_program(structure, train.Tracking(), mesh, block)
 
 
@@ -57,16 +60,18 @@ def member_put(mesh, size: int) -> Callable[[np.ndarray], jax.Array]:
   return lambda a: devices.to_devices(devices.pad_members(np.asarray(a), size), sharding)
 
 
-def engine_loop(structure, x_u8, y, learning_rates=(1e-3,)):
+def engine_loop(structure, x_u8, y, learning_rates=(1e-3,), planned=None):
   """The engine's training pass for len(learning_rates) members.
 
   Program.train_pass of engine.build_program: the engine's epoch program minus the
   validation pass (train.train_epoch, vmapped over the members, squeezed for one,
   state donated). Returns (epoch, weights): epoch() trains one epoch and returns its
-  seconds; weights() is member 0's weights now, on the host.
+  seconds; weights() is member 0's weights now, on the host. `planned`: the program
+  of the planner's this is (else one of all the members).
   """
   k = len(learning_rates)
-  mesh, block, program = engine_program(structure, k)
+  mesh, block, program = engine_program(structure, k, x_u8.nbytes + y.nbytes, len(x_u8),
+                                        planned)
   put = member_put(mesh, block * mesh.size)
   replicated = NamedSharding(mesh, P())
   hp_M = {name: put(v) for name, v in baseline_hparams(learning_rates).items()}
@@ -89,7 +94,9 @@ def epoch_program_timers(structure, members: int, split) -> dict[str, Callable[[
   pass and the tracker: Program.epoch, what run_program calls each epoch) for
   `members` seeds of the baseline, on the whole split: {'train', 'fit'} -> timers of
   one epoch's seconds. Both advance the same members."""
-  mesh, block, program = engine_program(structure, members)
+  mesh, block, program = engine_program(
+      structure, members, plan.data_bytes_of(devices.split_arrays(split)),
+      len(split.x_train))
   put = member_put(mesh, block * mesh.size)
   data = devices.put_data(split, mesh)
   hp_M = {k: put(np.full(members, v, np.float32))
@@ -239,33 +246,34 @@ def keras_fit(x_u8, y, batch: int):
   return fit, note
 
 
-def run_group_timer(k: int, device_data, epochs: int = 2):
-  """One engine.run_group call of K members: its seconds per epoch, compiling excluded.
+def group_timer(k: int, device_data, epochs: int = 2):
+  """A group of K members, planned and run as a study runs it (plan.train_group): its
+  seconds per epoch, compiling excluded.
 
-  run_group reports each program's wall time (every epoch's training, validation and
-  metrics' trip to the host, then the test pass); a group larger than
-  devices.members_per_program runs as several programs, one after another, so their
-  times add up. Repeated calls reuse the compiled programs.
-  Returns (timer, result of the last call).
+  Each program reports its wall time (every epoch's training, validation and metrics'
+  trip to the host, then the test pass); a group larger than plan.members_per_program
+  runs as several programs, one after another, so their times add up. Repeated calls
+  reuse the compiled programs. Returns (timer, {'outcomes': the last call's}).
   """
   last = {}
 
   def timer() -> float:
-    result = engine.run_group(
+    outcomes = plan.train_group(
         STRUCTURE, baseline_hparams(learning_rates(k)), np.zeros(k, np.int64), device_data,
         epochs, devices.member_mesh())
-    last['result'] = result
-    return result.program_seconds()[1] / epochs
+    last['outcomes'] = outcomes
+    return plan.seconds(outcomes)[1] / epochs
 
   return timer, last
 
 
 def chunked_engine_epoch(structure, x_u8, y, rates) -> Callable[[], float]:
-  """The training pass of K members split into programs as engine.run_group splits
-  them (devices.members_per_program), one after another: seconds per epoch."""
-  chunk = devices.members_per_program(structure, 0, len(rates), 0)
-  loops = [engine_loop(structure, x_u8, y, rates[i:i + chunk])[0]
-           for i in range(0, len(rates), chunk)]
+  """The training pass of K members in the programs the planner cuts them into
+  (plan.cut), one after another: seconds per epoch."""
+  programs = plan.cut(structure, [False] * len(rates), 0, x_u8.nbytes + y.nbytes,
+                      len(x_u8))
+  loops = [engine_loop(structure, x_u8, y, np.asarray(rates)[list(p.members)], p)[0]
+           for p in programs]
   return lambda: sum(loop() for loop in loops)
 
 
@@ -287,8 +295,8 @@ def baseline_members() -> list[study.Member]:
 
 
 def checkpoint_timer(policy: str | None, device_data, epochs: int, folder: Path):
-  """engine.run_program of the baseline study's members, as the runner runs them (one
-  program, its layout from engine.chunks), for `epochs` epochs, with in-program
+  """The baseline study's members, planned and run as the runner runs them (one
+  program, plan.cut and plan.run), for `epochs` epochs, with in-program
   checkpoints in `folder` saved as checkpoint.Policy.parse(policy) says, or none (None).
 
   Returns (timer, runs): timer() returns the program's fit_time_s per epoch (training,
@@ -302,9 +310,9 @@ def checkpoint_timer(policy: str | None, device_data, epochs: int, folder: Path)
   structure, tracking = members[0].structure, members[0].tracking
   hparams = {f: np.array([m.hparams[f] for m in members]) for f in members[0].hparams}
   seeds = np.array([m.seed for m in members])
-  parts = engine.chunks(structure, len(members), 0, device_data)
-  assert len(parts) == 1, f'the baseline runs as one program here, not {len(parts)}'
-  chunk = parts[0].stop - parts[0].start
+  programs = plan.cut(structure, [False] * len(members), 0, plan.data_bytes_of(device_data),
+                      len(device_data.x_train))
+  assert len(programs) == 1, f'the baseline runs as one program here, not {len(programs)}'
   runs = []
 
   def timer() -> float:
@@ -313,8 +321,9 @@ def checkpoint_timer(policy: str | None, device_data, epochs: int, folder: Path)
       ckpt = CountingCheckpoint(folder / f'run{len(runs)}', checkpoint.Policy.parse(policy),
                                 log=lambda _: None)
     try:
-      result = engine.run_program(structure, tracking, hparams, seeds, device_data, epochs,
-                                  devices.member_mesh(), chunk, checkpoint=ckpt)
+      (_, result), = plan.run(structure, tracking, programs, hparams, seeds, device_data,
+                              epochs, devices.member_mesh(),
+                              checkpoint_for=None if ckpt is None else lambda _: ckpt)
     finally:
       if ckpt is not None:
         ckpt.delete()  # closes the manager, which waits for the last write

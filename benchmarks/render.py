@@ -141,12 +141,12 @@ def _sweeps(out: dict) -> list[str]:
     lines.append('')
   if sweep_256 or out['sweep_batch1']:
     lines += ['- K members differ in learning rate (log-spaced 1e-4..1e-2); at batch 256 '
-              'they run as one engine.run_group call (epoch = training + validation + '
-              'metrics to the host), at batch 1 as the training pass of the first table, '
-              'both split as run_group splits them: programs of up to 4 members per CPU '
-              'device (devices.members_per_program) run one after another, each on as few '
-              'of the devices as give every device the same number of members '
-              '(devices.program_layout). "K single runs" '
+              'they run as a study runs them, planned and run by plan.train_group (epoch = '
+              'training + validation + metrics to the host), at batch 1 as the training '
+              'pass of the first table, both cut into programs by the planner (plan.cut): '
+              'programs of up to 4 members per CPU device (plan.members_per_program) run '
+              'one after another, each on as few of the devices as give every device the '
+              'same number of members (devices.program_layout). "K single runs" '
               'is K x the 1-member time measured in the same repetitions (compilation '
               'paid once, as a loop in one process would).', '']
   return lines

@@ -15,7 +15,7 @@ Runs, with jaxmlp and its test extras already installed and MNIST in $MNIST_DIR
 accelerator adds to the CPU's CI:
   1. the devices jax sees;
   2. the tests of the numbers on the device: the engine, slot refills, the training
-     step, the optimizers and the replay of Keras' own trajectories (tests/golden);
+     step, the optimizers and the replay of Keras' own trajectories (tests/core/golden);
   3. benchmarks/bench.py (full, or --quick), JSON and table;
   4. benchmarks/search_bench.py: the Optuna search with K slots per program against
      one trial at a time through the same engine (trials per hour);
@@ -54,10 +54,11 @@ done
 
 # -n 0: one test process (pyproject's two would each take 75% of the accelerator).
 read -r -a PYTEST_ARGS <<<"${PYTEST_FLAGS:--q -x -n 0 --durations=10}"
-DEVICE_TESTS=(tests/test_engine.py tests/test_slots.py tests/test_train.py
-              tests/test_optim.py tests/test_golden.py)
+DEVICE_TESTS=(tests/engine/test_engine.py tests/engine/test_slots.py
+              tests/engine/test_plan.py tests/core/test_train.py tests/core/test_optim.py
+              tests/core/test_golden.py)
 # It simulates 4 CPU devices in a process of its own: CI's, not the accelerator's.
-CPU_ONLY_TEST="tests/test_engine.py::test_members_shard_over_four_devices_with_the_same_numbers"
+CPU_ONLY_TEST="tests/engine/test_engine.py::test_members_shard_over_four_devices_with_the_same_numbers"
 
 if [[ -z "${MNIST_DIR:-}" ]]; then
   for candidate in "$ROOT/shared/mnist" "$ROOT/../shared/mnist"; do

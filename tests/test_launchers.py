@@ -132,8 +132,8 @@ def test_device_check_dry_run_runs_tests_then_benchmarks_into_out(tmp_path):
   steps = [l for l in _lines(result) if l.startswith('timeout ')]
   assert len(steps) == 5
   assert '-m pytest -q -x -n 0' in steps[1]   # one process holds the accelerator
-  assert {'tests/test_engine.py', 'tests/test_slots.py', 'tests/test_golden.py'} <= set(
-      shlex.split(steps[1]))
+  assert {'tests/engine/test_engine.py', 'tests/engine/test_slots.py',
+          'tests/core/test_golden.py'} <= set(shlex.split(steps[1]))
   assert f'benchmarks/bench.py --json={tmp_path}/bench.json' in steps[2]
   # No devices were listed (a dry run), so the accelerator's settings are shown.
   assert ('benchmarks/search_bench.py --contenders=engine,single '

@@ -23,7 +23,7 @@ import keras_golden  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from jaxmlp.data import mnist as data  # pylint: disable=g-import-not-at-top
 from jaxmlp.engine import devices  # pylint: disable=g-import-not-at-top
-from jaxmlp.engine import program as engine  # pylint: disable=g-import-not-at-top
+from jaxmlp.engine import plan  # pylint: disable=g-import-not-at-top
 from jaxmlp.studies import study  # pylint: disable=g-import-not-at-top
 from jaxmlp.core import train  # pylint: disable=g-import-not-at-top
 
@@ -78,10 +78,10 @@ def replay(fixture, split: data.Split, members: int = 1):
   structure = structure_of(config, len(split.x_train))
   mesh = devices.member_mesh()
   params = initial_weights(fixture)
-  initial = jax.tree.map(lambda w: np.repeat(w[None], members, axis=0), params)
-  result = engine.run_group(structure, hparams_of(config, members), np.arange(members),
-                            devices.put_data(split, mesh), config['epochs'], mesh,
-                            initial_params=initial)
+  # As a study trains them: planned, then run; a few members make one program.
+  (_, result), = plan.train_group(structure, hparams_of(config, members), np.arange(members),
+                                  devices.put_data(split, mesh), config['epochs'], mesh,
+                                  initial_params=[params] * members)
   hp = {k: np.float32(v[0]) for k, v in hparams_of(config, 1).items()}
   initial_val = jax.jit(train.evaluate, static_argnames='structure')(
       params, split.x_val, split.y_val, hp, structure=structure)

@@ -1,5 +1,5 @@
 """Where members run: the devices (a CPU split into one per core), how a program's
-members are laid out on them, what fits in their memory, and moving data on and off.
+members are laid out on them, the memory they have left, and moving data on and off.
 """
 
 import os
@@ -10,7 +10,6 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jaxmlp.core import train
 
 MEMBER_AXIS = 'members'
 
@@ -80,7 +79,7 @@ def program_layout(mesh: Mesh, n_members: int, chunk: int,
   device; 6 on 4: 3 devices of 2, not 4 devices of 2 with 2 padding slots), since
   padding slots cost real time where devices share the cores. Accelerators and
   several hosts keep every device, and every program of a group takes the block of
-  its full `chunk` (engine.members_per_program), so they share one compiled program;
+  its full `chunk` (plan.members_per_program), so they share one compiled program;
   `compact` lays a program out as on a CPU anywhere (on one host): a search's slot
   programs have one shape each anyway.
   """
@@ -106,11 +105,15 @@ def to_host(tree):
   return jax.tree.map(np.asarray, jax.device_get(tree))
 
 
+def split_arrays(split) -> tuple[np.ndarray, ...]:
+  """The split's arrays in DeviceData's order (each device holds all of them)."""
+  return (split.x_train, split.y_train, split.x_val, split.y_val, split.x_test,
+          split.y_test)
+
+
 def put_data(split, mesh: Mesh) -> DeviceData:
   replicated = NamedSharding(mesh, P())
-  arrays = (split.x_train, split.y_train, split.x_val, split.y_val, split.x_test,
-            split.y_test)
-  return DeviceData(*(to_devices(a, replicated) for a in arrays))
+  return DeviceData(*(to_devices(a, replicated) for a in split_arrays(split)))
 
 
 def data_on(data: DeviceData, mesh: Mesh) -> DeviceData:
@@ -120,47 +123,29 @@ def data_on(data: DeviceData, mesh: Mesh) -> DeviceData:
   return jax.device_put(data, NamedSharding(mesh, P()))
 
 
-def device_memory_bytes(device) -> int:
+MEMINFO = Path('/proc/meminfo')
+
+
+def _host_available_bytes() -> int:
+  """The host memory free for new allocations: MemAvailable (Linux), else the
+  physical memory (sysconf: what macOS reports)."""
+  try:
+    for line in MEMINFO.read_text().splitlines():
+      if line.startswith('MemAvailable:'):
+        return int(line.split()[1]) * 1024
+  except (OSError, ValueError, IndexError):
+    pass
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+
+def available_bytes(device) -> int:
+  """What one device can still allocate: an accelerator's limit less what it holds; a
+  CPU device's share of the host's available memory (CPU devices share it)."""
   stats = device.memory_stats() if hasattr(device, 'memory_stats') else None
   if stats and stats.get('bytes_limit'):
-    return int(stats['bytes_limit'])
-  # CPU devices report no limit: they share the host's memory.
-  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // len(jax.devices())
-
-
-def bytes_per_member(structure: train.Structure, input_dim: int = 784) -> int:
-  """A generous estimate of one member's device footprint while training."""
-  sizes = (input_dim, *structure.hidden_sizes, 10)
-  params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-  # params, gradients, updates, two optimizer moments, and a copy in flight.
-  state = 4 * params * 6
-  width = sum(sizes[1:])
-  batch = structure.batch_size
-  activations = 4 * batch * (width * 4 + (input_dim if structure.shuffle else 0))
-  evaluation = 4 * train.EVAL_CHUNK * width * 2
-  return state + activations + evaluation
-
-
-# A CPU gains nothing from wide blocks (one member keeps its cores busy) and loses
-# cache locality: benchmarks/RESULTS.md measured 36 members in one block 2.2x slower
-# per member-update at batch 1 than blocks of 4, and 0.92x vs 1.06x at batch 256.
-CPU_MEMBERS_PER_DEVICE = 4
-
-
-def members_per_program(structure: train.Structure, requested: int, n_members: int,
-                        data_bytes: int) -> int:
-  """How many members one program takes: `requested`; or, on an accelerator, what fits
-  in half its memory, and on a CPU, CPU_MEMBERS_PER_DEVICE per device."""
-  n_devices = len(jax.devices())
-  if requested > 0:
-    per_device = -(-requested // n_devices)
-  else:
-    budget = device_memory_bytes(jax.local_devices()[0]) // 2 - data_bytes
-    per_device = max(1, budget // bytes_per_member(structure))
-    if jax.local_devices()[0].platform == 'cpu':
-      per_device = min(per_device, CPU_MEMBERS_PER_DEVICE)
-  per_device = min(per_device, -(-n_members // n_devices))
-  return per_device * n_devices
+    return int(stats['bytes_limit']) - int(stats.get('bytes_in_use', 0))
+  cpu_devices = sum(d.platform == 'cpu' for d in jax.local_devices()) or 1
+  return _host_available_bytes() // cpu_devices
 
 
 def pad_members(x: np.ndarray, size: int) -> np.ndarray:

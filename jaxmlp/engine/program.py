@@ -1,8 +1,8 @@
 """Trains a group's members (one Structure) as compiled, vmapped, sharded programs.
 
 A program holds a block of members per device and runs one epoch per call; between
-epochs the host records the history, saves checkpoints and honours stop requests. A
-group too large for one program runs as several. Members never interact, so a
+epochs the host records the history, saves checkpoints and honours stop requests
+(plan.py decides which members a program takes). Members never interact, so a
 diverging member (NaN/inf) cannot disturb the others.
 """
 
@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
+from jaxmlp.engine import faults
 from jaxmlp.engine import hosts
 from jaxmlp.engine import interrupt
 from jaxmlp.core import train
@@ -118,16 +119,7 @@ class GroupResult:
   best_params: dict                   # the weights of the best epoch
   fit_time_s: np.ndarray              # (M,) wall time of the program the member ran in
   compile_time_s: np.ndarray          # (M,)
-  members_per_program: np.ndarray     # (M,)
-  chunk_index: np.ndarray             # (M,) which of the group's programs ran it
-
-  def program_seconds(self) -> tuple[float, float]:
-    """(compile, fit) seconds of the whole group, summed over the programs it ran as
-    (each member carries its own program's times)."""
-    programs = {c: (compile_s, fit_s) for c, compile_s, fit_s in
-                zip(self.chunk_index.tolist(), self.compile_time_s.tolist(),
-                    self.fit_time_s.tolist())}
-    return (sum(c for c, _ in programs.values()), sum(f for _, f in programs.values()))
+  members_per_program: np.ndarray     # (M,) the program's slots, padding included
 
 
 def _first(tree, n: int):
@@ -144,14 +136,51 @@ def _unsavable(state: train.TrainState, tracker: train.Tracker):
   return state._replace(key=jax.random.wrap_key_data(state.key)), tracker
 
 
+def _restore(checkpoint: checkpoint_lib.ProgramCheckpoint | None, state: train.TrainState,
+             tracker: train.Tracker, history: dict[str, np.ndarray], epochs: int,
+             member_sharding: NamedSharding):
+  """(state, tracker, history, epochs done, fit seconds so far): the program's latest
+  checkpoint's, where it has one; else as they are, at epoch 0."""
+  restored = None
+  if checkpoint is not None:
+    restored = checkpoint.restore((jax.eval_shape(_savable, state, tracker), history))
+  if restored is None:
+    return state, tracker, history, 0, 0.0
+  (saved_state, history), meta = restored
+  state, tracker = _unsavable(*jax.tree.map(
+      lambda x: devices.to_devices(x, member_sharding), saved_state))
+  done = int(meta['epochs_done'])
+  checkpoint.log(f'resumed at epoch {done} of {epochs} from its checkpoint')
+  return state, tracker, history, done, float(meta['fit_time_s'])
+
+
+def _after_epoch(checkpoint: checkpoint_lib.ProgramCheckpoint | None, done: int,
+                 epochs: int, stopped: np.ndarray, saved_tree: Callable[[], Any],
+                 fit_time: Callable[[], float]) -> None:
+  """Between epochs: a checkpoint when its policy says, or when a stop is requested
+  (SIGTERM, Ctrl-C, on any process), which then raises interrupt.Stopped."""
+  more = done < epochs and not stopped.all()
+  stop = hosts.any_process(interrupt.requested() is not None) and more
+  if checkpoint is not None and more and (stop or checkpoint.due(done)):
+    checkpoint.save(done, saved_tree, dict(fit_time_s=fit_time(), epochs=epochs))
+  faults.passed('epoch')   # a test's kill leaves what one after this epoch leaves
+  if stop:
+    if checkpoint is not None:
+      checkpoint.wait()
+    what = 'saved a checkpoint' if checkpoint is not None else 'stopped'
+    raise interrupt.Stopped(interrupt.requested() or signal.SIGTERM,
+                            f'{what} at epoch {done} of {epochs}')
+
+
 def run_program(structure: train.Structure, tracking: train.Tracking,
                 hparams: dict[str, np.ndarray], seeds: np.ndarray, data: devices.DeviceData,
-                epochs: int, mesh: Mesh, chunk: int, *,
+                epochs: int, layout: tuple[Mesh, int], *,
                 initial_params: dict | None = None, first_epoch: int = 0,
                 on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
                 checkpoint: checkpoint_lib.ProgramCheckpoint | None = None) -> GroupResult:
-  """Trains `len(seeds)` members (at most `chunk`) for `epochs` epochs, or until all
-  stopped early, then tests them.
+  """Trains `len(seeds)` members for `epochs` epochs, or until all stopped early, then
+  tests them, laid out as `layout` says: (the program's mesh, members per device),
+  which plan.PlannedProgram.layout gives; the members are padded to fill it.
 
   `initial_params` (member axis first) replaces the initial weights, with a fresh
   optimizer state, as keras_tuner's continued trials reload weights; `first_epoch`
@@ -161,7 +190,7 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
   interrupt.Stopped.
   """
   n = len(seeds)
-  mesh, block = devices.program_layout(mesh, n, chunk)
+  mesh, block = layout
   size = block * mesh.size
   data = devices.data_on(data, mesh)
   member_sharding = NamedSharding(mesh, P(devices.MEMBER_AXIS))
@@ -177,16 +206,8 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
   initial = _first(params, n)
   state, tracker = program.start(state, params)
   history = {k: np.full((n, epochs), np.nan, np.float32) for k in train.EpochMetrics._fields}
-  done, fit_before = 0, 0.0
-  if checkpoint is not None:
-    template = (jax.eval_shape(_savable, state, tracker), history)
-    restored = checkpoint.restore(template)
-    if restored is not None:
-      (saved_state, history), meta = restored
-      state, tracker = _unsavable(*jax.tree.map(
-          lambda x: devices.to_devices(x, member_sharding), saved_state))
-      done, fit_before = int(meta['epochs_done']), float(meta['fit_time_s'])
-      checkpoint.log(f'resumed at epoch {done} of {epochs} from its checkpoint')
+  state, tracker, history, done, fit_before = _restore(checkpoint, state, tracker, history,
+                                                      epochs, member_sharding)
   compiled = program.epoch.lower(state, tracker, hparams_M, data).compile()
   jax.block_until_ready(tracker)
   compile_time = time.perf_counter() - started
@@ -204,19 +225,10 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
       done = epoch + 1
       if on_epoch is not None:
         on_epoch(epoch, {k: v[:, epoch] for k, v in history.items()})
-      more = done < epochs and not stopped.all()
-      stop = hosts.any_process(interrupt.requested() is not None) and more
-      if checkpoint is not None and more and (stop or checkpoint.due(done)):
-        fit_time = fit_before + time.perf_counter() - started
-        checkpoint.save(done, lambda: (devices.to_host(_savable(state, tracker)),
-                                       {k: v.copy() for k, v in history.items()}),
-                        dict(fit_time_s=fit_time, epochs=epochs))
-      if stop:
-        if checkpoint is not None:
-          checkpoint.wait()
-        what = 'saved a checkpoint' if checkpoint is not None else 'stopped'
-        raise interrupt.Stopped(interrupt.requested() or signal.SIGTERM,
-                                f'{what} at epoch {done} of {epochs}')
+      _after_epoch(checkpoint, done, epochs, stopped,
+                   lambda: (devices.to_host(_savable(state, tracker)),
+                            {k: v.copy() for k, v in history.items()}),
+                   lambda: fit_before + time.perf_counter() - started)
   test_metrics = devices.to_host(program.test(state.params, data.x_test, data.y_test,
                                               hparams_M))
   fit_time = fit_before + time.perf_counter() - started
@@ -226,50 +238,7 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
       history, first(test_metrics.loss), first(test_metrics.accuracy), first(test_metrics.f1),
       first(state.step), first(tracker.epochs_trained),
       first(tracker.best_epoch) - first_epoch, initial, _first(state.params, n),
-      _first(tracker.best_params, n), full(fit_time), full(compile_time), full(size),
-      full(0))
-
-
-def chunks(structure: train.Structure, n_members: int, max_members: int,
-           data: devices.DeviceData) -> list[slice]:
-  """The group's programs: which members each takes, in order."""
-  chunk = devices.members_per_program(structure, max_members, n_members,
-                                      sum(a.nbytes for a in data))
-  return [slice(i, min(i + chunk, n_members)) for i in range(0, n_members, chunk)]
-
-
-def run_group(structure: train.Structure, hparams: dict[str, np.ndarray],
-              seeds: np.ndarray, data: devices.DeviceData, epochs: int, mesh: Mesh, *,
-              max_members: int = 0, tracking: train.Tracking = train.Tracking(),
-              initial_params: dict | None = None, first_epoch: int = 0,
-              on_epoch: Callable[[int, int, dict[str, np.ndarray]], None] | None = None,
-              ) -> GroupResult:
-  """Every member of a group, program after program, without checkpoints (for tests
-  and benchmarks; the runner writes each program's members as it ends).
-
-  `on_epoch(done, total, metrics)` counts epochs over all programs.
-  """
-  parts = chunks(structure, len(seeds), max_members, data)
-  chunk = parts[0].stop - parts[0].start
-  results = []
-  for index, part in enumerate(parts):
-    report = None
-    if on_epoch is not None:
-      report = functools.partial(
-          lambda offset, epoch, metrics: on_epoch(offset + epoch + 1, epochs * len(parts),
-                                                  metrics), index * epochs)
-    take = lambda tree: None if tree is None else jax.tree.map(lambda x: x[part], tree)
-    results.append(run_program(structure, tracking, take(hparams), seeds[part], data,
-                               epochs, mesh, chunk, initial_params=take(initial_params),
-                               first_epoch=first_epoch, on_epoch=report))
-    results[-1].chunk_index[:] = index
-  return concatenate(results)
-
-
-def concatenate(results: list[GroupResult]) -> GroupResult:
-  concat = lambda *parts: np.concatenate(parts)
-  return GroupResult(**{f.name: jax.tree.map(concat, *(getattr(r, f.name) for r in results))
-                        for f in dataclasses.fields(GroupResult)})
+      _first(tracker.best_params, n), full(fit_time), full(compile_time), full(size))
 
 
 def member(result: GroupResult, k: int) -> dict[str, Any]:

@@ -16,9 +16,11 @@ import tqdm
 
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import faults
 from jaxmlp.engine import hosts
-from jaxmlp.engine import interrupt
+from jaxmlp.engine import plan
+from jaxmlp.engine import program as engine
+from jaxmlp.report import records
 from jaxmlp.report import results
 from jaxmlp.studies import run_identity
 from jaxmlp.studies import study as study_lib
@@ -50,8 +52,9 @@ class _Progress:
       self.bar.close()
 
 
-class DeviceData:
-  """Puts the split on the devices once, on first use (a fully resumed run needs none)."""
+class LazyDeviceData:
+  """Puts the split on the devices once, on first use (a fully resumed run needs none);
+  plans from its host-side size."""
 
   def __init__(self, split, mesh):
     self.split, self.mesh, self.value = split, mesh, None
@@ -60,6 +63,17 @@ class DeviceData:
     if self.value is None:
       self.value = devices.put_data(self.split, self.mesh)
     return self.value
+
+  @property
+  def nbytes(self) -> int:
+    """What one device's copy of the split takes."""
+    return plan.data_bytes_of(devices.split_arrays(self.split))
+
+  @property
+  def train_rows(self) -> int:
+    return len(self.split.x_train)
+
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,30 +95,6 @@ def _program_id(members: list[study_lib.Member], epochs: int, first_epoch: int,
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _programs(structure, saved: list[Any], max_members: int, data
-              ) -> tuple[list[tuple[int, list[int]]], int]:
-  """The programs still to run, as (program number, member indices), and the members
-  a program takes.
-
-  The group is cut into programs as if none had run, so that a rerun after a kill
-  runs the same programs (their checkpoints and numbers are the same). Members of a
-  program of which some are finished (work added to a run: more seeds or values)
-  run together, in extra programs numbered after.
-  """
-  plan = engine.chunks(structure, len(saved), max_members, data)
-  chunk = plan[0].stop - plan[0].start
-  programs, leftover = [], []
-  for c, part in enumerate(plan):
-    todo = [k for k in range(part.start, part.stop) if not saved[k]]
-    if len(todo) == part.stop - part.start:
-      programs.append((c, todo))
-    else:
-      leftover += todo
-  programs += [(len(plan) + j, leftover[i:i + chunk])
-               for j, i in enumerate(range(0, len(leftover), chunk))]
-  return programs, chunk
-
-
 def _part(c: int, programs: list) -> str:
   """Which of a group's programs, where it runs as several."""
   return f' part {c + 1}' if len(programs) > 1 or c else ''
@@ -114,10 +104,11 @@ def _finished(members: list[study_lib.Member], dirs: list[Path], with_params: bo
               ) -> list[Any]:
   """Per member: None, or (record, best-epoch params if asked) when done.
 
-  Process 0 reads them; the others receive what it read."""
-  records = hosts.from_primary(lambda: [results.read_member(d) for d in dirs])
+  Process 0 reads them; the others receive what it read (as JSON, then records)."""
+  stored = hosts.from_primary(lambda: [results.read_result(d) for d in dirs])
   out = []
-  for m, d, record in zip(members, dirs, records):
+  for m, d, found in zip(members, dirs, stored):
+    record = None if found is None else records.MemberRecord.from_json(found)
     best = None
     if record is not None and with_params:
       best = hosts.tree_from_primary(
@@ -127,7 +118,7 @@ def _finished(members: list[study_lib.Member], dirs: list[Path], with_params: bo
   return out
 
 
-def train_members(members: list[study_lib.Member], data: DeviceData, *, config,
+def train_members(members: list[study_lib.Member], data: LazyDeviceData, *, config,
                   settings: Settings, folder: str, title: str,
                   initial_params: list[Any] | None = None, first_epoch: int = 0,
                   want_params: bool = False) -> list[tuple[dict[str, Any], Any]]:
@@ -143,71 +134,101 @@ def train_members(members: list[study_lib.Member], data: DeviceData, *, config,
             f'{"x".join(map(str, structure.hidden_sizes))})')
     dirs = [results.member_dir(settings.study_dir / folder, m) for m in group]
     saved = _finished(group, dirs, want_params)
-    if all(saved):
-      print(f'{name}: complete on disk, skipped', flush=True)
-      for m, found in zip(group, saved):
-        out[index_of[id(m)]] = found
-      continue
     for m, found in zip(group, saved):
       if found:
         out[index_of[id(m)]] = found
-    parts, chunk = _programs(structure, saved, config.max_members_per_program, data.get())
-    bar = _Progress(name, epochs * len(parts), settings.progress)
-    compile_s = fit_s = 0.0
-    accuracy = []
-    try:
-      for position, (c, part) in enumerate(parts):
-        these, these_dirs = [group[k] for k in part], [dirs[k] for k in part]
-        interrupt.raise_if_requested()
-        ckpt = checkpoint_lib.ProgramCheckpoint(
-            settings.study_dir / CHECKPOINTS / folder /
-            _program_id(these, epochs, first_epoch, chunk),
-            settings.checkpoint_every,
-            log=lambda message, c=c: print(f'{name}{_part(c, parts)}: {message}', flush=True))
-        starts = None
-        if initial_params is not None:
-          starts = jax.tree.map(lambda *xs: np.stack(xs),
-                                *(initial_params[index_of[id(m)]] for m in these))
-        hparams = {f: np.array([m.hparams[f] for m in these]) for f in these[0].hparams}
-        try:
-          result = engine.run_program(
-              structure, tracking, hparams, np.array([m.seed for m in these]), data.get(),
-              epochs, data.mesh, chunk, initial_params=starts, first_epoch=first_epoch,
-              checkpoint=ckpt,
-              on_epoch=lambda epoch, metrics, done=position * epochs: bar(done + epoch + 1,
-                                                                          metrics))
-        except interrupt.Stopped as e:
-          e.where = f'[{title}] program {index}/{len(groups)}{_part(c, parts)} {e.where}'
-          raise
-        for k, (m, directory) in enumerate(zip(these, these_dirs)):
-          record = results.member_record(m, result, k, study_lib.reference_for(config, m),
-                                         f'{title} {index}.{c}', first_epoch)
-          weights = engine.member(result, k)
-          results.write_member(directory, record, weights)
-          out[index_of[id(m)]] = (record, weights['best'])
-        ckpt.delete()
-        compile_s += float(result.compile_time_s[0])
-        fit_s += float(result.fit_time_s[0])
-        accuracy += result.test_accuracy.tolist()
-    finally:
-      bar.close()
-    ran_as = f' as {len(parts)} programs' if len(parts) > 1 else ''
-    print(f'{name}: compiled in {compile_s:.1f} s, trained {epochs} epochs in {fit_s:.1f} s'
-          f'{ran_as}; test accuracy {np.mean(accuracy) * 100:.2f}% (mean), '
-          f'best val acc {bar.best:.4f}', flush=True)
+    if all(saved):
+      print(f'{name}: complete on disk, skipped', flush=True)
+      continue
+    group_run = _GroupRun(config, settings, folder, title, name, index, len(groups),
+                          group, dirs, epochs, first_epoch)
+    starts = None if initial_params is None else [initial_params[index_of[id(m)]]
+                                                  for m in group]
+    for m, found in group_run.train(structure, tracking, saved, data, starts):
+      out[index_of[id(m)]] = found
   return out
 
 
+@dataclasses.dataclass
+class _GroupRun:
+  """A group's programs as the runner runs them: checkpointed, each one's members
+  written as it ends, one line of figures at the end."""
+  config: ml_collections.ConfigDict
+  settings: Settings
+  folder: str
+  title: str
+  name: str
+  index: int
+  groups: int
+  group: list[study_lib.Member]
+  dirs: list[Path]
+  epochs: int
+  first_epoch: int
+  checkpoints: dict[int, checkpoint_lib.ProgramCheckpoint] = dataclasses.field(
+      default_factory=dict)   # the running program's, by its number
+
+  def train(self, structure, tracking, saved: list[Any], data: LazyDeviceData,
+            initial_params: list[Any] | None):
+    """Yields (member, (record, best-epoch weights)) as each program ends."""
+    programs = plan.cut(structure, [bool(s) for s in saved],
+                        self.config.max_members_per_program, data.nbytes, data.train_rows)
+    bar = _Progress(self.name, self.epochs * len(programs), self.settings.progress)
+    hparams = {f: np.array([m.hparams[f] for m in self.group]) for f in self.group[0].hparams}
+    seeds = np.array([m.seed for m in self.group])
+    figures = dict(compile_s=0.0, fit_s=0.0, accuracy=[])
+    part = lambda p: _part(p.number, programs)
+    try:
+      for planned, result in plan.run(
+          structure, tracking, programs, hparams, seeds, data.get(), self.epochs, data.mesh,
+          initial_params=initial_params, first_epoch=self.first_epoch,
+          on_epoch=lambda done, total, metrics: bar(done, metrics),
+          checkpoint_for=lambda p: self._checkpoint(p, part(p)),
+          name_of=lambda p: f'[{self.title}] program {self.index}/{self.groups}{part(p)}'):
+        yield from self._write(planned, result)
+        faults.passed('program')
+        figures['compile_s'] += float(result.compile_time_s[0])
+        figures['fit_s'] += float(result.fit_time_s[0])
+        figures['accuracy'] += result.test_accuracy.tolist()
+    finally:
+      bar.close()
+    ran_as = f' as {len(programs)} programs' if len(programs) > 1 else ''
+    print(f'{self.name}: compiled in {figures["compile_s"]:.1f} s, trained {self.epochs} '
+          f'epochs in {figures["fit_s"]:.1f} s{ran_as}; test accuracy '
+          f'{np.mean(figures["accuracy"]) * 100:.2f}% (mean), best val acc {bar.best:.4f}',
+          flush=True)
+
+  def _checkpoint(self, planned: plan.PlannedProgram, part: str):
+    members = [self.group[k] for k in planned.members]
+    self.checkpoints[planned.number] = checkpoint_lib.ProgramCheckpoint(
+        self.settings.study_dir / CHECKPOINTS / self.folder /
+        _program_id(members, self.epochs, self.first_epoch, planned.slots),
+        self.settings.checkpoint_every,
+        log=lambda message: print(f'{self.name}{part}: {message}', flush=True))
+    return self.checkpoints[planned.number]
+
+  def _write(self, planned: plan.PlannedProgram, result):
+    for row, k in enumerate(planned.members):
+      m = self.group[k]
+      record = results.member_record(m, result, row, study_lib.reference_for(self.config, m),
+                                     f'{self.title} {self.index}.{planned.number}',
+                                     self.first_epoch)
+      weights = engine.member(result, row)
+      results.write_member(self.dirs[k], record, weights)
+      yield m, (record, weights['best'])
+    self.checkpoints.pop(planned.number).delete()   # waits for its last write
+
+
 def start(config: ml_collections.ConfigDict, split, output_dir: Path, **settings
-          ) -> tuple[Settings, DeviceData]:
+          ) -> tuple[Settings, LazyDeviceData]:
   """Claims the study's folder for this run (see run_identity) and cleans what a kill
-  left half-written."""
+  left half-written; the data goes on the devices when a program first needs it."""
+  data = LazyDeviceData(split, devices.member_mesh())
   study_dir = output_dir / config.name
   run_identity.claim(study_dir, config)
   if hosts.is_primary():
     for stale in study_dir.rglob('.*.tmp'):  # a write cut short by a kill
       stale.unlink()
-  return Settings(study_dir, **settings), DeviceData(split, devices.member_mesh())
+  return Settings(study_dir, **settings), data
 
 
 def finish(settings: Settings) -> None:
@@ -216,7 +237,7 @@ def finish(settings: Settings) -> None:
     shutil.rmtree(settings.study_dir / CHECKPOINTS, ignore_errors=True)
 
 
-def run_grid(config: ml_collections.ConfigDict, settings: Settings, data: DeviceData
+def run_grid(config: ml_collections.ConfigDict, settings: Settings, data: LazyDeviceData
              ) -> list[dict[str, Any]]:
   """Every configuration x seed; returns every member's record."""
   trained = train_members(study_lib.expand(config), data, config=config, settings=settings,
@@ -224,7 +245,7 @@ def run_grid(config: ml_collections.ConfigDict, settings: Settings, data: Device
   return [record for record, _ in trained]
 
 
-def run_final(config: ml_collections.ConfigDict, settings: Settings, data: DeviceData,
+def run_final(config: ml_collections.ConfigDict, settings: Settings, data: LazyDeviceData,
               best: study_lib.Member) -> list[dict[str, Any]]:
   """Retrains the best configuration, as the original's last fit did, into final/."""
   values = dict(best.values, batch_size=config.final_batch_size,

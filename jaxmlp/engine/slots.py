@@ -14,6 +14,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmlp.engine import devices
+from jaxmlp.engine import plan
 from jaxmlp.engine import program as engine
 from jaxmlp.core import train
 
@@ -29,7 +30,7 @@ class SlotProgram:
     """`program`: the compiled functions of another SlotProgram of this structure and
     size, to share."""
     self.structure, self.tracking = structure, tracking
-    self.mesh, block = devices.program_layout(mesh, size, size, compact=True)
+    self.mesh, block = plan.slot_layout(mesh, size)
     self.size = block * self.mesh.size
     self.program = program or engine.build_program(structure, tracking, self.mesh, block)
     self.data = devices.data_on(data, self.mesh)
@@ -105,11 +106,15 @@ class SlotProgram:
 
 def sizes(structure: train.Structure, requested: int, seeds: int, trials: int,
           data: devices.DeviceData) -> int:
-  """Slots per program, whole trials (a trial takes one slot per seed): `requested`;
-  or what the devices hold (on a CPU, 4 per core), at most a quarter of the trials
+  """Slots per program, whole trials (a trial takes one slot per seed): `requested`
+  (refused in one line where the devices cannot hold them); or what the devices hold
+  (plan.members_per_program: on a CPU, 4 per core), at most a quarter of the trials
   budget, since trials that run together are sampled without each other's results."""
+  data_bytes, rows = plan.data_bytes_of(data), len(data.x_train)
   if requested:
-    return -(-requested // seeds) * seeds
-  fit = devices.members_per_program(structure, 0, 1 << 20, sum(a.nbytes for a in data))
+    slots = -(-requested // seeds) * seeds
+    plan.require_fit([structure], slots, data_bytes, rows, flag='optuna_slots')
+    return slots
+  fit = plan.members_per_program(structure, 0, 1 << 20, data_bytes, rows)
   cap = -(-trials // 4) * seeds
   return max(seeds, min(fit, cap) // seeds * seeds)

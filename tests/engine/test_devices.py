@@ -1,4 +1,4 @@
-"""Devices: a CPU split into one per core, program layouts, memory budgets."""
+"""Devices: a CPU split into one per core, program layouts, the memory they have."""
 
 import json
 import os
@@ -9,10 +9,6 @@ import jax
 import pytest
 
 from jaxmlp.engine import devices
-from jaxmlp.core import train
-
-STRUCTURE = train.Structure(hidden_sizes=(32, 16), batch_size=128, optimizer='rmsprop',
-                            use_l2=True)
 
 
 def _python(script: str, xla_flags: str, *args: str) -> dict:
@@ -24,17 +20,15 @@ def _python(script: str, xla_flags: str, *args: str) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_members_per_program_fits_the_memory():
-  assert devices.members_per_program(STRUCTURE, 0, 3, 0) == 3
-  assert devices.members_per_program(STRUCTURE, 0, 7, 0) == devices.CPU_MEMBERS_PER_DEVICE
-  assert devices.members_per_program(STRUCTURE, 3, 7, 0) == 3
-  assert devices.members_per_program(STRUCTURE, 7, 7, 0) == 7
-  big = train.Structure(hidden_sizes=(4096, 4096), batch_size=48_000)
-  per_member = devices.bytes_per_member(big)
-  memory = devices.device_memory_bytes(jax.devices()[0])
-  fits = devices.members_per_program(big, 0, 10_000, 0)
-  assert 1 <= fits < 10_000
-  assert fits * per_member <= memory // 2
+def test_a_cpu_device_has_its_share_of_the_hosts_available_memory(monkeypatch, tmp_path):
+  monkeypatch.setattr(devices, 'MEMINFO', tmp_path / 'meminfo')
+  devices.MEMINFO.write_text('MemTotal:  8000000 kB\nMemAvailable:  6000000 kB\n')
+  cpu = jax.devices('cpu')[0]
+  shares = len(jax.devices('cpu'))
+  assert devices.available_bytes(cpu) == 6000000 * 1024 // shares
+  devices.MEMINFO.unlink()   # no /proc/meminfo (macOS): the physical memory
+  assert devices.available_bytes(cpu) == (
+      devices.os.sysconf('SC_PAGE_SIZE') * devices.os.sysconf('SC_PHYS_PAGES') // shares)
 
 
 CPU_CORES = r'''

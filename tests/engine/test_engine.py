@@ -1,4 +1,5 @@
-"""The vmapped, sharded, chunked engine gives each member what it would get alone."""
+"""The vmapped, sharded engine, cut into programs by the planner, gives each member
+what it would get alone."""
 
 import json
 import os
@@ -11,8 +12,9 @@ import pytest
 
 from jaxmlp.engine import checkpoint
 from jaxmlp.engine import devices
-from jaxmlp.engine import program as engine
 from jaxmlp.engine import interrupt
+from jaxmlp.engine import plan
+from jaxmlp.engine import program as engine
 from jaxmlp.studies import study
 from jaxmlp.core import train
 
@@ -38,30 +40,54 @@ def device_data(small_split):
   return devices.put_data(small_split, devices.member_mesh())
 
 
+def _train(structure, hp, seeds, data, epochs, **kw):
+  """Each member's (result, row), trained as the runner plans and runs a group."""
+  return plan.by_member(plan.train_group(structure, hp, np.asarray(seeds), data, epochs,
+                                   devices.member_mesh(), **kw))
+
+
+def _one(structure, hp, seeds, data, epochs, **kw):
+  """The result of a group the planner runs as one program."""
+  (_, result), = plan.train_group(structure, hp, np.asarray(seeds), data, epochs,
+                            devices.member_mesh(), **kw)
+  return result
+
+
 def _run(hp, seeds, data, epochs=2, **kw):
-  return engine.run_group(STRUCTURE, hp, np.asarray(seeds), data, epochs,
-                          devices.member_mesh(), **kw)
+  return _train(STRUCTURE, hp, seeds, data, epochs, **kw)
+
+
+def _field(members, name):
+  """A GroupResult field (member axis first) gathered over the members' programs."""
+  return np.stack([getattr(result, name)[row] for result, row in members])
+
+
+def _tree(members, name):
+  return engine.jax.tree.map(lambda *xs: np.stack(xs),
+                             *(engine.member(r, row)[name] for r, row in members))
 
 
 def _assert_same(a, ka, b, kb, rtol=2e-5):
-  for name in a.history:
-    np.testing.assert_allclose(a.history[name][ka], b.history[name][kb], rtol=rtol,
+  (ra, ia), (rb, ib) = a[ka], b[kb]
+  for name in ra.history:
+    np.testing.assert_allclose(ra.history[name][ia], rb.history[name][ib], rtol=rtol,
                                atol=1e-6, err_msg=name)
-  np.testing.assert_allclose(a.test_loss[ka], b.test_loss[kb], rtol=rtol)
-  np.testing.assert_allclose(a.test_accuracy[ka], b.test_accuracy[kb], rtol=rtol)
+  np.testing.assert_allclose(ra.test_loss[ia], rb.test_loss[ib], rtol=rtol)
+  np.testing.assert_allclose(ra.test_accuracy[ia], rb.test_accuracy[ib], rtol=rtol)
 
 
 def test_member_k_equals_the_same_configuration_trained_alone(device_data):
   hp = _hparams([1e-3, 3e-3, 1e-2])
   seeds = [5, 6, 7]
   together = _run(hp, seeds, device_data)
-  assert together.members_per_program[0] == 3
+  assert len({id(result) for result, _ in together}) == 1   # one program
+  assert _field(together, 'members_per_program')[0] == 3
   for k in range(3):
     alone = _run(_select(hp, k), seeds[k:k + 1], device_data)
     _assert_same(together, k, alone, 0)
   # Different seeds and learning rates really are different runs.
-  assert len({float(v) for v in together.test_loss}) == 3
-  assert list(together.weight_updates) == [2 * 16] * 3  # 2000 rows / 128 -> 16 per epoch
+  assert len({float(v) for v in _field(together, 'test_loss')}) == 3
+  assert list(_field(together, 'weight_updates')) == [2 * 16] * 3  # 2000 rows / 128 -> 16 per epoch
 
 
 def test_chunked_group_equals_one_program(device_data):
@@ -72,7 +98,7 @@ def test_chunked_group_equals_one_program(device_data):
   # On a CPU the last program's one member runs alone; an accelerator pads it to 2,
   # so that every program of the group shares one compiled shape.
   last = 1 if engine.jax.devices()[0].platform == 'cpu' else 2
-  assert list(chunked.members_per_program) == [2, 2, 2, 2, last]
+  assert list(_field(chunked, 'members_per_program')) == [2, 2, 2, 2, last]
   for k in range(5):
     _assert_same(whole, k, chunked, k)
 
@@ -80,7 +106,8 @@ def test_chunked_group_equals_one_program(device_data):
 def test_a_diverging_member_does_not_disturb_the_others(device_data):
   hp = _hparams([1e-3, 1e30, 2e-3])
   result = _run(hp, [0, 1, 2], device_data)
-  assert not np.isfinite(result.history['train_loss'][1]).all()
+  diverged, row = result[1]
+  assert not np.isfinite(diverged.history['train_loss'][row]).all()
   calm = _run(_hparams([1e-3, 2e-3]), [0, 2], device_data)
   _assert_same(result, 0, calm, 0)
   _assert_same(result, 2, calm, 1)
@@ -90,7 +117,7 @@ SHARDED_RUN = r'''
 import json, sys, numpy as np, jax
 from jaxmlp.data import mnist as data
 from jaxmlp.engine import devices
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import plan
 from jaxmlp.studies import study
 from jaxmlp.core import train
 split = data.split(data.load_idx())
@@ -102,17 +129,22 @@ hp['learning_rate'] = np.linspace(1e-3, 6e-3, 6).astype(np.float32)
 s = train.Structure(hidden_sizes=(32,), batch_size=100, shuffle=True)
 mesh = devices.member_mesh()
 device_data = devices.put_data(split, mesh)
-r = engine.run_group(s, hp, np.arange(6), device_data, 2, mesh)
+def trained(**kw):
+  """name -> that field of each member (history's fields by their own names)."""
+  members = plan.by_member(plan.train_group(s, hp, np.arange(6), device_data, 2, mesh, **kw))
+  field = lambda r, name: r.history[name] if name in r.history else getattr(r, name)
+  return lambda name: [field(r, name)[row].tolist() for r, row in members]
+r = trained()
 # Programs of at most 4: on 4 devices the last 2 members run on 2 of them.
-chunked = engine.run_group(s, hp, np.arange(6), device_data, 2, mesh, max_members=4)
+chunked = trained(max_members=4)
 layouts = {}
 for n in range(1, 10):
   program_mesh, block = devices.program_layout(mesh, n, chunk=4 * mesh.size)
   layouts[n] = [program_mesh.size, block]
-print(json.dumps(dict(devices=len(jax.devices()), per_program=int(r.members_per_program[0]),
-                      val=r.history['val_loss'].tolist(), test=r.test_loss.tolist(),
-                      chunked_per_program=chunked.members_per_program.tolist(),
-                      chunked_val=chunked.history['val_loss'].tolist(), layouts=layouts)))
+print(json.dumps(dict(devices=len(jax.devices()), per_program=r('members_per_program')[0],
+                      val=r('val_loss'), test=r('test_loss'),
+                      chunked_per_program=chunked('members_per_program'),
+                      chunked_val=chunked('val_loss'), layouts=layouts)))
 '''
 
 
@@ -155,11 +187,11 @@ def _sgd_hparams(learning_rates):
 
 def test_continuing_from_saved_weights_equals_training_straight_through(device_data):
   """SGD keeps no state, so reloaded weights continue exactly where they stopped."""
-  hp, seeds, mesh = _sgd_hparams([0.05, 0.1]), np.array([0, 1]), devices.member_mesh()
-  straight = engine.run_group(SGD, hp, seeds, device_data, 5, mesh)
-  first = engine.run_group(SGD, hp, seeds, device_data, 2, mesh)
-  rest = engine.run_group(SGD, hp, seeds, device_data, 3, mesh,
-                          initial_params=first.final_params, first_epoch=2)
+  hp, seeds = _sgd_hparams([0.05, 0.1]), np.array([0, 1])
+  straight = _one(SGD, hp, seeds, device_data, 5)
+  first = _one(SGD, hp, seeds, device_data, 2)
+  rest = _one(SGD, hp, seeds, device_data, 3, first_epoch=2,
+              initial_params=[engine.member(first, k)['final'] for k in range(2)])
   jax_tree_allclose(rest.final_params, straight.final_params)
   np.testing.assert_allclose(rest.history['val_loss'], straight.history['val_loss'][:, 2:],
                              rtol=1e-5)
@@ -172,27 +204,25 @@ def jax_tree_allclose(a, b, rtol=1e-5):
 
 
 def test_early_stopped_members_freeze_and_best_weights_are_kept(device_data):
-  hp, mesh = _sgd_hparams([0.05, 3.0]), devices.member_mesh()
+  hp = _sgd_hparams([0.05, 3.0])
   tracking = train.Tracking(objective='val_accuracy', monitor='val_loss', patience=1)
-  result = engine.run_group(SGD, hp, np.array([0, 1]), device_data, 6, mesh,
-                            tracking=tracking)
+  result = _one(SGD, hp, [0, 1], device_data, 6, tracking=tracking)
   trained = result.epochs_trained
   assert trained[0] == 6 and 1 <= trained[1] < 6   # lr 3.0 stops, lr 0.05 goes on
   assert np.isnan(result.history['val_loss'][1, trained[1]:]).all()
   # The stopped member froze: bit for bit what the same program gives when it ends
   # at that epoch.
-  shorter = engine.run_group(SGD, hp, np.array([0, 1]), device_data, int(trained[1]), mesh,
-                             tracking=tracking)
+  shorter = _one(SGD, hp, [0, 1], device_data, int(trained[1]), tracking=tracking)
   engine.jax.tree.map(np.testing.assert_array_equal,
                       engine.jax.tree.map(lambda x: x[1], result.final_params),
                       engine.jax.tree.map(lambda x: x[1], shorter.final_params))
   # The other member did not notice.
-  calm = engine.run_group(SGD, _select(hp, 0), np.array([0]), device_data, 6, mesh)
-  _assert_same(result, 0, calm, 0)
+  calm = _one(SGD, _select(hp, 0), [0], device_data, 6)
+  _assert_same([(result, 0)], 0, [(calm, 0)], 0)
   # Best weights: those of the best validation-accuracy epoch.
   best = int(result.best_epoch[0])
   assert result.history['val_accuracy'][0, best] == np.nanmax(result.history['val_accuracy'][0])
-  upto = engine.run_group(SGD, _select(hp, 0), np.array([0]), device_data, best + 1, mesh)
+  upto = _one(SGD, _select(hp, 0), [0], device_data, best + 1)
   jax_tree_allclose(engine.jax.tree.map(lambda x: x[:1], result.best_params),
                     upto.final_params)
 
@@ -201,15 +231,16 @@ def test_a_group_ends_when_every_member_has_stopped(device_data):
   hp = _sgd_hparams([3.0, 4.0])
   tracking = train.Tracking(monitor='val_loss', patience=1)
   calls = []
-  result = engine.run_group(SGD, hp, np.array([0, 1]), device_data, 50,
-                            devices.member_mesh(), tracking=tracking,
-                            on_epoch=lambda done, total, m: calls.append(done))
+  result = _one(SGD, hp, [0, 1], device_data, 50, tracking=tracking,
+                on_epoch=lambda done, total, m: calls.append(done))
   assert max(result.epochs_trained) < 50 and len(calls) == max(result.epochs_trained)
 
 
 def _program(hp, seeds, data, epochs, **kw):
+  programs = plan.cut(SGD, [False] * len(seeds), len(seeds), plan.data_bytes_of(data),
+                      len(data.x_train))
   return engine.run_program(SGD, train.Tracking(), hp, np.asarray(seeds), data, epochs,
-                            devices.member_mesh(), len(seeds), **kw)
+                            programs[0].layout(devices.member_mesh()), **kw)
 
 
 def _same_result(a, b):

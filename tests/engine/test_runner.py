@@ -2,17 +2,18 @@
 results folder is only ever reused by the run it belongs to."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import faults
 from jaxmlp.engine import interrupt
+from jaxmlp.engine import program as engine
 from jaxmlp.engine import runner
 from jaxmlp.studies import run_identity
 from jaxmlp.studies import study
@@ -45,63 +46,51 @@ class _Clean(dict):
 @pytest.fixture(scope='module')
 def clean_run(tmp_path_factory):
   out = tmp_path_factory.mktemp('clean')
-  result = subprocess.run(_command(out), capture_output=True, text=True, timeout=600)
+  result = _run(out)
   assert result.returncode == 0, result.stderr
   records = _Clean(_records(out / 'dropout' / 'members'))
   records.folder = out / 'dropout'
   return records
 
 
-def _signal_inside_the_second_program(out: Path, signum) -> subprocess.CompletedProcess:
-  """Sends `signum` once the first program's members are written and the second
-  program has saved a checkpoint."""
-  process = subprocess.Popen(_command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-  study_dir = out / 'dropout'
-  deadline = time.monotonic() + 300
-
-  def wait_for(condition):
-    while not condition():
-      assert process.poll() is None, process.communicate()
-      assert time.monotonic() < deadline
-      time.sleep(0.02)
-
-  wait_for(lambda: all((study_dir / 'members' / m / 'result.json').is_file() for m in FIRST))
-  # The first program's checkpoints may linger for a moment: wait for the second's.
-  first = {p.name for p in study_dir.glob('checkpoints/members/*')}
-  wait_for(lambda: any(p.name.isdigit() and p.parent.name not in first
-                       for p in study_dir.glob('checkpoints/members/*/*')))
-  process.send_signal(signum)
-  stdout, stderr = process.communicate(timeout=120)
-  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+def _run(out: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+  """The tiny study, stopped by a deterministic fault (engine/faults.py) if given."""
+  env = {k: v for k, v in os.environ.items() if k != faults.ENV}
+  if fault is not None:
+    env[faults.ENV] = fault
+  return subprocess.run(_command(out), capture_output=True, text=True, timeout=600, env=env)
 
 
-@pytest.mark.parametrize('signum', [signal.SIGKILL, signal.SIGTERM])
-def test_a_stopped_study_resumes_inside_its_program_to_identical_results(
-    tmp_path, clean_run, signum):
-  stopped = _signal_inside_the_second_program(tmp_path, signum)
-  if signum == signal.SIGTERM:
-    assert stopped.returncode == 143
-    last = stopped.stderr.strip().splitlines()[-1]
-    assert last.startswith('stopped by SIGTERM: [dropout] program 2/2 saved a checkpoint '
-                           'at epoch ')
-    assert last.endswith(f'of 4; finished programs are saved in {tmp_path}; rerun the '
-                         'same command to continue')
+# Epochs count over the process: the first program's are 1-4, the second's 5-8.
+@pytest.mark.parametrize('fault', [
+    'epoch:6:KILL',    # killed after the second program's 2nd epoch (checkpoint 1 done)
+    'epoch:6:TERM',    # asked to stop there: it saves at the next epoch's end and exits
+    'program:1:KILL',  # killed once the first program's members are written
+])
+def test_a_stopped_study_resumes_to_identical_results(tmp_path, clean_run, fault):
+  stopped = _run(tmp_path, fault)
+  if fault.endswith('TERM'):
+    assert stopped.returncode == 143, stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        'stopped by SIGTERM: [dropout] program 2/2 saved a checkpoint at epoch 3 of 4; '
+        f'finished programs are saved in {tmp_path}; rerun the same command to continue')
     assert 'Traceback' not in stopped.stderr
   else:
-    assert stopped.returncode == -signal.SIGKILL
+    assert stopped.returncode == -signal.SIGKILL, stopped.stderr
   members = tmp_path / 'dropout' / 'members'
   # The first program's members are complete; the second's never look finished.
   assert all((members / m / 'result.json').is_file() for m in FIRST)
   assert not any((members / m / 'result.json').is_file() for m in SECOND)
   before = {m: (members / m / 'result.json').stat().st_mtime_ns for m in FIRST}
 
-  rerun = subprocess.run(_command(tmp_path), capture_output=True, text=True, timeout=600)
+  rerun = _run(tmp_path)
   assert rerun.returncode == 0, rerun.stderr
   assert 'program 1/2: 2 members (rmsprop, batch 256, hidden 128x256): complete on disk, ' \
          'skipped' in rerun.stdout
-  assert 'program 2/2: 2 members (sgd, batch 256, hidden 128x256): resumed at epoch ' in (
-      rerun.stdout)
+  resumed = 'program 2/2: 2 members (sgd, batch 256, hidden 128x256): resumed at epoch '
+  assert (resumed in rerun.stdout) == fault.startswith('epoch'), rerun.stdout
+  if fault.endswith('TERM'):
+    assert f'{resumed}3 of 4' in rerun.stdout
   assert before == {m: (members / m / 'result.json').stat().st_mtime_ns for m in FIRST}
   assert _records(members) == clean_run
   assert not list(tmp_path.rglob('*.tmp'))
@@ -206,4 +195,4 @@ def test_a_swallowed_ctrl_c_stops_the_program_at_the_epochs_end_with_a_checkpoin
     settings, data = runner.start(config, small_split, tmp_path, progress=False)
     records = runner.run_grid(config, settings, data)
   assert len(records) == 2 and len(list(tmp_path.rglob('result.json'))) == 2
-  assert [r['epochs_trained'] for r in records] == [3, 3]
+  assert [r.epochs_trained for r in records] == [3, 3]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from jaxmlp.engine import devices
+from jaxmlp.engine import plan
 from jaxmlp.engine import program as engine
 from jaxmlp.engine import slots
 from jaxmlp.studies import study
@@ -25,9 +26,9 @@ def device_data(small_split):
 
 
 def _alone(hparams, seed, epochs, device_data):
-  return engine.run_program(STRUCTURE, train.Tracking(), {k: np.array([v]) for k, v in
-                                                           hparams.items()},
-                            np.array([seed]), device_data, epochs, devices.member_mesh(), 1)
+  (_, result), = plan.train_group(STRUCTURE, {k: np.array([v]) for k, v in hparams.items()},
+                            np.array([seed]), device_data, epochs, devices.member_mesh())
+  return result
 
 
 def test_a_slot_refilled_mid_run_trains_as_its_trial_would_alone(device_data):
