@@ -12,9 +12,9 @@ of whole networks. Under --search=optuna a tuple (a grid's sweep axis) is sample
 categorical; the grid and Hyperband searches refuse distributions.
 """
 
-from typing import Any
+from __future__ import annotations
 
-import optuna
+from typing import Any
 
 from jaxmlp.errors import UserError
 
@@ -79,6 +79,8 @@ def _decode(field: str, choice):
 
 
 def _optuna(value: dict[str, Any]) -> optuna.distributions.BaseDistribution:
+  # Imported here: optuna takes a second to import and only --search=optuna needs it.
+  import optuna  # pylint: disable=g-import-not-at-top
   if value[KEY] == 'float':
     return optuna.distributions.FloatDistribution(value['low'], value['high'],
                                                   log=value['log'])
@@ -93,6 +95,7 @@ def distributions(fields: dict[str, Any], swept: tuple[str, ...]
                   ) -> dict[str, optuna.distributions.BaseDistribution]:
   """Optuna's parameters for a configuration's fields: every distribution, every
   layer of a hidden_sizes that holds them, and every sweep axis (as a categorical)."""
+  import optuna  # pylint: disable=g-import-not-at-top
   out = {}
   for field, value in fields.items():
     if is_distribution(value):

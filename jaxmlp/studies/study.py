@@ -1,4 +1,4 @@
-"""Studies as data: find a study's config, expand it into members, check it, group it.
+"""Studies as data: find a study's config, expand it into members, group them.
 
 A study config is a ConfigDict (see `make_config`). A member field whose value is a
 tuple is a sweep axis (for `hidden_sizes`, a tuple of tuples); `arms` holds named
@@ -17,7 +17,6 @@ import ml_collections
 
 from jaxmlp.core import model as model_lib
 from jaxmlp.core import optim
-from jaxmlp.studies import space
 from jaxmlp.core import train
 from jaxmlp.errors import UserError
 
@@ -41,7 +40,6 @@ FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
 # Set in a config file only: structured values with no command-line syntax.
 FILE_ONLY_FIELDS = ('arms', 'reference', 'final_reference')
 OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')
-SEARCHES = ('grid', 'hyperband', 'optuna')
 MATMUL_PRECISIONS = ('float32', 'tensorfloat32', 'bfloat16')
 DATA_SOURCES = ('idx', 'tfds')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
@@ -239,89 +237,6 @@ def expand(config: ml_collections.ConfigDict, seeds: int | None = None) -> list[
 def training_rows(config, dataset_rows: int = 60_000) -> int:
   rows = int(dataset_rows * (1 - config.validation_split))
   return min(rows, config.data_limit) if config.data_limit else rows
-
-
-def _whole(value, low: int) -> bool:
-  return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
-def _number(value) -> bool:
-  return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def validate_run(config: ml_collections.ConfigDict) -> None:
-  """The run-wide fields, before anything loads or compiles."""
-  problems = []
-
-  def need(ok, field, rule):
-    if not ok:
-      problems.append(f'--config.{field}={format_value(config[field])} is impossible: {rule}')
-
-  need(_whole(config.seeds, 1), 'seeds', 'run at least 1 seed (--seeds=N)')
-  need(config.objective in OBJECTIVES, 'objective', f"choose one of {', '.join(OBJECTIVES)}")
-  need(config.search in SEARCHES, 'search', f"choose one of {', '.join(SEARCHES)}")
-  for field, low in (('hyperband_max_epochs', 1), ('hyperband_factor', 2),
-                     ('hyperband_iterations', 1), ('search_seed', 1), ('final_epochs', 0),
-                     ('final_batch_size', 1), ('data_limit', 0), ('optuna_trials', 1),
-                     ('optuna_timeout', 0), ('optuna_slots', 0)):
-    need(_whole(config[field], low), field, f'{field} must be a whole number >= {low}')
-  need(_number(config.validation_split) and 0 < config.validation_split < 1,
-       'validation_split', 'the validation fraction must be in (0, 1)')
-  need(config.matmul_precision in MATMUL_PRECISIONS, 'matmul_precision',
-       f"choose one of {', '.join(MATMUL_PRECISIONS)}")
-  need(config.data_source in DATA_SOURCES, 'data_source',
-       f"choose one of {', '.join(DATA_SOURCES)}")
-  for field in ('final_shuffle', 'data_checksums', 'confusion_matrix'):
-    need(isinstance(config[field], bool), field, 'give True or False')
-  if problems:
-    raise UserError(problems[0])
-
-
-def validate(members: list[Member], n_train: int) -> None:
-  """Refuses impossible values before anything compiles, naming the flag to fix."""
-  for m in members:
-    v = m.values
-    problems = []
-    for field in MEMBER_FIELDS:
-      if space.has_distribution(field, v[field]):
-        raise UserError(f'--config.{field} holds a distribution ({m.label}): it needs '
-                        '--search=optuna (the grid and Hyperband take values or tuples)')
-
-    def need(ok, field, rule):
-      if not ok:
-        problems.append(f'--config.{field}={format_value(v[field])} is impossible'
-                        f' ({m.label}): {rule}')
-
-    bs = v['batch_size']
-    need(_whole(bs, 1) and bs <= n_train, 'batch_size',
-         f'the batch size must be a whole number from 1 to {n_train} (the training rows)')
-    need(v['optimizer'] in optim.OPTIMIZERS, 'optimizer',
-         f"choose one of {', '.join(optim.OPTIMIZERS)}")
-    need(v['kernel_init'] in model_lib.KERNEL_INITS, 'kernel_init',
-         f"choose one of {', '.join(model_lib.KERNEL_INITS)}")
-    hidden = v['hidden_sizes']
-    need(isinstance(hidden, tuple) and bool(hidden) and all(_whole(h, 1) for h in hidden),
-         'hidden_sizes', "give positive layer widths, e.g. --config.hidden_sizes='(128, 256)'")
-    for field in HPARAM_FIELDS:
-      need(_number(v[field]) and math.isfinite(v[field]), field, 'give a finite number')
-    if problems:
-      raise UserError(problems[0])
-    need(v['learning_rate'] >= 0, 'learning_rate', 'the learning rate must be >= 0')
-    for field in ('l1', 'l2'):
-      need(v[field] >= 0, field, 'a penalty alpha must be >= 0')
-    need(0 <= v['dropout_rate'] < 1, 'dropout_rate', 'the dropout rate must be in [0, 1)')
-    for field in ('rho', 'beta1', 'beta2'):
-      need(0 <= v[field] < 1, field, f'{field} must be in [0, 1)')
-    need(v['epsilon'] > 0, 'epsilon', 'epsilon must be > 0')
-    need(v['init_stddev'] >= 0, 'init_stddev', 'a standard deviation must be >= 0')
-    need(isinstance(v['shuffle'], bool), 'shuffle', 'give True or False')
-    need(_whole(v['epochs'], 1), 'epochs', 'train at least 1 epoch (--epochs=N)')
-    need(v['early_stopping_monitor'] in OBJECTIVES, 'early_stopping_monitor',
-         f"choose one of {', '.join(OBJECTIVES)}")
-    need(_whole(v['early_stopping_patience'], 0), 'early_stopping_patience',
-         'patience is a whole number of epochs >= 0 (0: off)')
-    if problems:
-      raise UserError(problems[0])
 
 
 GroupKey = tuple[train.Structure, train.Tracking, int]

@@ -3,6 +3,7 @@
 import pytest
 
 from jaxmlp import pipeline
+from jaxmlp.studies import checks
 from jaxmlp.studies import study
 from jaxmlp.errors import UserError
 
@@ -22,9 +23,9 @@ def test_every_spec_study_has_a_config():
 def test_the_optuna_study_is_a_space_its_search_accepts():
   config = study.load_config('finetune_optuna')
   assert config.search == 'optuna'
-  pipeline.validate(config, study.training_rows(config))
+  pipeline.check_study(config, study.training_rows(config))
   with pytest.raises(UserError, match='holds a distribution'):  # not a grid
-    study.validate(study.expand(config, 1), study.training_rows(config))
+    checks.check_members(study.expand(config, 1), study.training_rows(config))
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))
@@ -36,7 +37,7 @@ def test_study_expands_into_its_configurations(name):
   assert len(labels) == configurations
   assert len(members) == 3 * configurations
   assert len(study.group(members)) == groups
-  study.validate(members, study.training_rows(config))
+  checks.check_members(members, study.training_rows(config))
   # Every configuration the original reported on carries the original's numbers.
   with_reference = {m.label for m in members if study.reference_for(config, m)}
   assert len(with_reference) == (1 if name == 'finetune' else configurations)
@@ -88,7 +89,7 @@ def test_impossible_values_are_refused(field, value, message):
   with config.unlocked():
     config[field] = value
   with pytest.raises(UserError, match=message) as error:
-    study.validate(study.expand(config, 1), 48_000)
+    checks.check_members(study.expand(config, 1), 48_000)
   assert f'--config.{field}=' in str(error.value)
   assert '\n' not in str(error.value)
 
