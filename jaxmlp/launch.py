@@ -29,6 +29,7 @@ from jaxmlp.engine import interrupt
 from jaxmlp.studies import overrides as overrides_lib
 from jaxmlp import pipeline
 from jaxmlp.report import report
+from jaxmlp.search import registry
 from jaxmlp.studies import study as study_lib
 from jaxmlp.errors import UserError
 
@@ -81,7 +82,7 @@ _SHORTHANDS = {
     'epochs': flags.DEFINE_integer('epochs', None, "Override the study's epoch count (and "
                                    "its final retraining's, where it has one)."),
     'search': flags.DEFINE_enum(
-        'search', None, list(study_lib.SEARCHES),
+        'search', None, list(registry.SEARCHES),
         "grid (the default): every configuration x seed. hyperband: keras_tuner's "
         'Hyperband over the configurations (the original\'s finetune search), each round '
         'trained at once. optuna: Optuna\'s sampler and pruner fill the programs\' slots '
@@ -191,7 +192,7 @@ def main(argv):
     policy = checkpoint_lib.Policy.parse(_CHECKPOINT_EVERY.value)
     studies = _studies()
     for config, _ in studies:
-      pipeline.validate(config, study_lib.training_rows(config))
+      pipeline.check_study(config, study_lib.training_rows(config))
     _start_processes()
     devices.use_cpu_cores(_CPU_DEVICES.value)
     splits = {}
@@ -200,7 +201,7 @@ def main(argv):
              config.data_limit)
       if key not in splits:
         splits[key] = data_lib.load_split(config, _DATA_DIR.value)
-      pipeline.validate(config, len(splits[key].x_train))
+      pipeline.check_study(config, len(splits[key].x_train))
     for config, source in studies:
       interrupt.raise_if_requested()
       key = (config.data_source, config.data_checksums, config.validation_split,

@@ -8,32 +8,55 @@ from typing import Any
 import jax
 import ml_collections
 
+from jaxmlp.core import train
 from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import devices
 from jaxmlp.engine import hosts
 from jaxmlp.engine import interrupt
+from jaxmlp.engine import plan
+from jaxmlp.engine import runner
+from jaxmlp.errors import UserError
 from jaxmlp.report import report
 from jaxmlp.report import results
+from jaxmlp.search import base
+from jaxmlp.search import registry
+from jaxmlp.studies import checks
 from jaxmlp.studies import run_identity
-from jaxmlp.engine import runner
-from jaxmlp.search import registry as searches
 from jaxmlp.studies import study as study_lib
-from jaxmlp.core import train
-from jaxmlp.errors import UserError
 
 
-def validate(config: ml_collections.ConfigDict, rows: int) -> None:
+def check_study(config: ml_collections.ConfigDict, rows: int) -> None:
   """The run, the study's members, and those its final retraining would train."""
-  study_lib.validate_run(config)
-  if config.search != 'optuna':   # an Optuna trial's values are checked as it is asked
-    study_lib.validate(study_lib.expand(config), rows)
-  searches.validate(config, rows)
+  checks.check_run(config)
+  search = registry.search_named(config.search)
+  search.validate_config(config, rows)
   if config.final_epochs:
-    final = [dataclasses.replace(m, values=dict(m.values, batch_size=config.final_batch_size))
-             for m in searches.configurations(config)]
     try:
-      study_lib.validate(final, rows)
+      checks.check_members(_final_configurations(search, config), rows)
     except UserError as e:
       raise UserError(str(e).replace('--config.batch_size', '--final_batch_size')) from None
+
+
+def _final_configurations(search: base.Search, config: ml_collections.ConfigDict
+                          ) -> list[study_lib.Member]:
+  """What the final retraining may train: the search's configurations, retrained at the
+  final model's batch size and shuffling."""
+  return [dataclasses.replace(m, values=dict(m.values, batch_size=config.final_batch_size,
+                                             shuffle=config.final_shuffle))
+          for m in search.configurations(config)]
+
+
+def require_fit(search: base.Search, config: ml_collections.ConfigDict,
+                split: data_lib.Split) -> None:
+  """Refuses (one line) a study whose programs the devices cannot hold, before anything
+  is put on them or compiled: the search's own, and the final retraining's."""
+  demands = search.program_demands(config)
+  if config.final_epochs:
+    demands += base.demands_of(_final_configurations(search, config), config)
+  data_bytes = plan.data_bytes_of(devices.split_arrays(split))
+  for demand in demands:
+    plan.require_fit(demand.structures, demand.slots, data_bytes, len(split.x_train),
+                     flag=demand.flag)
 
 
 def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, output_dir: Path,
@@ -42,8 +65,10 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
   (written by process 0; None on the others, and for an Optuna worker that only
   searches). `settings`: runner.Settings' fields (checkpoints, progress, storage...)."""
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
+  search = registry.search_named(config.search)
+  require_fit(search, config, split)
   settings, data = runner.start(config, split, output_dir, **settings)
-  outcome = searches.run(config, settings, data)
+  outcome = search.run(config, settings, data)
   if outcome is None:
     return None
   final = None
@@ -54,11 +79,11 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
   interrupt.raise_if_requested()  # a stop in the last epoch: the members are written
   if not hosts.is_primary():
     return None
-  if outcome.records is not None:
-    print(f'\n{results.write_summary(settings.study_dir, outcome.records)}')
+  summary = outcome.write_summary(settings.study_dir)
+  if summary is not None:
+    print(f'\n{summary}')
   return report.write_report(settings.study_dir, config, split, command=command,
-                             source=source, records=outcome.records,
-                             search=outcome.search, final=final)
+                             outcome=outcome, source=source, final=final)
 
 
 def run_settings(member_dir: Path) -> dict[str, Any]:
@@ -79,6 +104,6 @@ def evaluate_member(member_dir: Path, data_dir: str | None = None) -> dict[str, 
       params['final'], split.x_test, split.y_test, hparams, structure=structure)
   loss, accuracy = float(loss), float(accuracy)
   return dict(run=str(member_dir), test_loss=loss, test_accuracy=accuracy,
-              recorded_test_loss=record['test_loss'],
-              recorded_test_accuracy=record['test_accuracy'],
-              identical=loss == record['test_loss'] and accuracy == record['test_accuracy'])
+              recorded_test_loss=record.run.test_loss,
+              recorded_test_accuracy=record.run.test_accuracy,
+              identical=loss == record.run.test_loss and accuracy == record.run.test_accuracy)

@@ -83,7 +83,7 @@ def test_any_study_shape_runs_through_launch_report_and_evaluate(shape, tiny_spl
                                                                  tmp_path_factory):
   config = study.make_config(**shape)
   try:
-    pipeline.validate(config, len(tiny_split.x_train))
+    pipeline.check_study(config, len(tiny_split.x_train))
   except UserError as e:
     _log(f'refused: {e}')
     return  # validation refuses it before anything runs, as the command line does

@@ -3,7 +3,6 @@ the configurations' results, and a normalized confusion matrix."""
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -13,22 +12,24 @@ import matplotlib.ticker  # pylint: disable=g-import-not-at-top
 import numpy as np
 import seaborn as sns
 
+from jaxmlp.report import records as records_lib
+
 TRAIN, VALIDATION = '#1f77b4', '#ff7f0e'
 VIOLIN_SAMPLES = 20_000
 
 
-def series(runs: list[dict[str, Any]], name: str) -> np.ndarray:
+def series(runs: list[records_lib.MemberRecord], name: str) -> np.ndarray:
   """(seeds, epochs of the longest seed), with diverged (null) values and the epochs
   after a seed stopped early as NaN."""
-  longest = max(len(r['history'][name]) for r in runs)
+  longest = max(len(r.history[name]) for r in runs)
   out = np.full((len(runs), longest), np.nan)
   for row, r in zip(out, runs):
-    values = [np.nan if v is None else v for v in r['history'][name]]
+    values = [np.nan if v is None else v for v in r.history[name]]
     row[:len(values)] = values
   return out
 
 
-def mean_series(runs: list[dict[str, Any]], name: str) -> np.ndarray:
+def mean_series(runs: list[records_lib.MemberRecord], name: str) -> np.ndarray:
   """Mean over seeds, each epoch over the seeds that trained it (NaN where none did)."""
   with np.errstate(all='ignore'), warnings.catch_warnings():
     warnings.simplefilter('ignore', RuntimeWarning)  # an epoch where every value is NaN
@@ -55,10 +56,10 @@ def _spans_decades(values: np.ndarray) -> bool:
   return positive.size > 0 and positive.max() / positive.min() > 1e3
 
 
-def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
+def learning_curves(runs: list[records_lib.MemberRecord], title: str, path: Path) -> Path:
   """Accuracy (train vs validation) above, loss below; mean over seeds, min-max band."""
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True)
-  lengths = [len(r['history']['train_loss']) for r in runs]
+  lengths = [len(r.history['train_loss']) for r in runs]
   epochs = np.arange(1, max(lengths) + 1)
   for axis, metric, label in ((top, 'accuracy', 'accuracy'), (bottom, 'loss', 'loss')):
     everything = []
@@ -77,7 +78,7 @@ def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
     for r, length in zip(runs, lengths):
       if length < max(lengths):
         axis.axvline(length, color='grey', ls=':', lw=1)
-        axis.annotate(f'seed {r["seed"]} stopped', (length, 1), xycoords=('data', 'axes fraction'),
+        axis.annotate(f'seed {r.seed} stopped', (length, 1), xycoords=('data', 'axes fraction'),
                       rotation=90, va='top', ha='right', fontsize=7, color='grey')
     axis.set_ylabel(label)
     axis.grid(alpha=0.3)
@@ -94,7 +95,7 @@ def learning_curves(runs: list[dict[str, Any]], title: str, path: Path) -> Path:
   return _save(fig, path)
 
 
-def overlaid_curves(configurations: list[tuple[str, list[dict[str, Any]]]], objective: str,
+def overlaid_curves(configurations: list[tuple[str, list[records_lib.MemberRecord]]], objective: str,
                     title: str, path: Path) -> Path:
   """Validation accuracy above, validation loss below, one colour per configuration
   (mean over its seeds), so that the best ones compare at a glance."""

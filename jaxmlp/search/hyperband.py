@@ -1,7 +1,7 @@
 """--search=hyperband: keras_tuner's Hyperband over a study's configurations, every
 batch of trials the oracle hands out trained together.
 
-The oracle (hyperband.py) creates exactly keras_tuner's trials; each trial runs its
+The oracle (hyperband_oracle.py) creates exactly keras_tuner's trials; each trial runs its
 `seeds` executions, one member each, and is scored as keras_tuner scores it: each
 execution's best-epoch objective, averaged. A continued trial starts every execution
 from its parent's one saved checkpoint, as keras_tuner's `load_weights` does: the
@@ -12,34 +12,60 @@ dropout masks and shuffles never repeat the parent's.
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import ml_collections
 
-from jaxmlp.search import hyperband_oracle as hyperband
-from jaxmlp.report import results
+from jaxmlp.core import objective as objective_lib
+from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import faults
 from jaxmlp.engine import runner
-from jaxmlp.search import registry as searches
-from jaxmlp.studies import study as study_lib
 from jaxmlp.errors import UserError
+from jaxmlp.report import records as records_lib
+from jaxmlp.report import summaries
+from jaxmlp.search import base
+from jaxmlp.search import hyperband_oracle as hyperband
+from jaxmlp.search import hyperband_report
+from jaxmlp.studies import checks
+from jaxmlp.studies import study as study_lib
 
 
 @dataclasses.dataclass
 class TrialResult:
   trial: hyperband.Trial
   configuration: study_lib.Member     # seed 0's member of the trial's configuration
-  records: list[dict[str, Any]]       # per execution (seed)
+  records: list[records_lib.MemberRecord]  # per execution (seed)
   score: float                        # what the oracle was told
   status: str                         # COMPLETED or FAILED (a NaN score)
 
 
 @dataclasses.dataclass
-class Search:
-  """What the report shows of a Hyperband search."""
+class HyperbandOutcome(base.Outcome):
+  """A Hyperband search's trials, in creation order, and its best."""
   trials: list[TrialResult]
-  best: TrialResult
+  best_trial: TrialResult
   stop_reason: str
-  kind: str = 'hyperband'
+
+  @property
+  def best(self) -> study_lib.Member:
+    return self.best_trial.configuration
+
+  @property
+  def records(self) -> list[records_lib.MemberRecord]:
+    return [r for t in self.trials for r in t.records]
+
+  def what_ran(self, config: ml_collections.ConfigDict) -> tuple[str, str]:
+    what = (f'Hyperband (keras_tuner schedule, max_epochs {config.hyperband_max_epochs}, '
+            f'factor {config.hyperband_factor}, {config.hyperband_iterations} '
+            f'iteration(s)): {len(self.trials)} trials x {config.seeds} executions (seeds)')
+    return summaries.with_program_costs(what, self.records)
+
+  def report_section(self, config: ml_collections.ConfigDict, study_dir: Path,
+                     split: data_lib.Split, *, retrained: bool) -> list[str]:
+    del split, retrained   # the final model, if any, has its own section
+    return hyperband_report.section(self.trials, self.best_trial, self.stop_reason,
+                                    config, study_dir)
 
 
 def _encode(field: str, value) -> Any:
@@ -66,22 +92,37 @@ def space_of(configurations: list[study_lib.Member]) -> tuple[dict[str, list], d
   return space, by_point
 
 
-def _best_execution(records: list[dict[str, Any]], objective: str) -> int:
+def _best_execution(records: list[records_lib.MemberRecord], objective: str) -> int:
   """The execution whose best epoch keras_tuner's shared SaveBestEpoch kept: the best
   value over executions, the earliest to reach it."""
-  scores = [results.objective([r], objective)[0] for r in records]
-  return results.best_first(list(range(len(records))), lambda k: scores[k], objective)[0]
+  scores = [summaries.score([r], objective)[0] for r in records]
+  return objective_lib.Objective.of(objective).best_first(list(range(len(records))),
+                                                          lambda k: scores[k])[0]
+
+
+class HyperbandSearch(base.Search):
+  name = 'hyperband'
+
+  def validate_config(self, config: ml_collections.ConfigDict, rows: int) -> None:
+    checks.check_members(study_lib.expand(config), rows)
+    space_of(study_lib.expand(config, 1))
+
+  def configurations(self, config: ml_collections.ConfigDict) -> list[study_lib.Member]:
+    return study_lib.expand(config, 1)
+
+  def run(self, config: ml_collections.ConfigDict, settings: runner.Settings,
+          data: runner.LazyDeviceData) -> HyperbandOutcome:
+    return run(config, settings, data)
 
 
 def run(config: ml_collections.ConfigDict, settings: runner.Settings,
-        data: runner.DeviceData) -> searches.Outcome:
+        data: runner.LazyDeviceData) -> HyperbandOutcome:
   configurations = study_lib.expand(config, 1)
   space, by_point = space_of(configurations)
-  oracle = hyperband.Oracle(space, max_epochs=config.hyperband_max_epochs,
-                            factor=config.hyperband_factor,
-                            iterations=config.hyperband_iterations, seed=config.search_seed,
-                            objective_direction='min' if config.objective.endswith('loss')
-                            else 'max')
+  oracle = hyperband.Oracle(
+      space, max_epochs=config.hyperband_max_epochs, factor=config.hyperband_factor,
+      iterations=config.hyperband_iterations, seed=config.search_seed,
+      objective_direction=objective_lib.Objective.of(config.objective).keras_tuner_direction)
   finished: dict[str, TrialResult] = {}
   checkpoints: dict[str, Any] = {}   # the last batch's trial id -> weights its children load
   stop_reason = 'keras_tuner\'s oracle returned STOPPED'
@@ -101,14 +142,15 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
     for t in batch:
       oracle.report(t.trial_id, finished[t.trial_id].score)
       finished[t.trial_id].status = oracle.status(t.trial_id)
+      faults.passed('trial')
     # A round's parents are all in the batch before it.
     checkpoints = produced
   if not finished:
     raise UserError('Hyperband ran no trial')
   ranked = [finished[t.trial_id] for t in oracle.best_trials(len(finished))]
-  return searches.Outcome(ranked[0].configuration, search=Search(
+  return HyperbandOutcome(
       [finished[t.trial_id] for t in oracle.trials if t.trial_id in finished], ranked[0],
-      stop_reason))
+      stop_reason)
 
 
 def _train(trials: list[hyperband.Trial], config, settings, data, by_point, space,
@@ -134,7 +176,7 @@ def _train(trials: list[hyperband.Trial], config, settings, data, by_point, spac
   for i, t in enumerate(trials):
     executions = trained[i * config.seeds:(i + 1) * config.seeds]
     records = [record for record, _ in executions]
-    score, _ = results.objective(records, config.objective)
+    score, _ = summaries.score(records, config.objective)
     configuration = by_point[tuple(t.values[f] for f in space)]
     finished[t.trial_id] = TrialResult(t, configuration, records, score, 'RUNNING')
     produced[t.trial_id] = executions[_best_execution(records, config.objective)][1]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 
+from jaxmlp.core import objective as objective_lib
 from jaxmlp.studies import study as study_lib
 from jaxmlp.errors import UserError
 
@@ -192,7 +193,7 @@ def open_study(config, study_dir: Path, storage: str | None, worker_id: int,
       return optuna.create_study(
           study_name=config.name, storage=storage_url(study_dir, storage),
           sampler=sampler_of(config, worker_id), pruner=pruner_of(config),
-          direction='minimize' if config.objective.endswith('loss') else 'maximize',
+          direction=objective_lib.Objective.of(config.objective).optuna_direction,
           load_if_exists=True)
     except Exception as e:  # pylint: disable=broad-except
       # SQLAlchemy's errors on a database another worker is creating, or a bad URL.

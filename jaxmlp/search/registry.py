@@ -1,57 +1,27 @@
-"""The searches a study can run (config.search), each ending with its best configuration."""
+"""--search=NAME -> the search that runs a study.
 
-import dataclasses
-from typing import Any
+Each search lives in its own module, imported only when chosen: a grid run (or
+`--help`) never imports Optuna. Adding a search: its module, with a base.Search
+subclass, and one line here.
+"""
 
-import ml_collections
+import importlib
 
-from jaxmlp.report import results
-from jaxmlp.engine import runner
-from jaxmlp.studies import study as study_lib
-
-
-@dataclasses.dataclass
-class Outcome:
-  best: study_lib.Member                       # the best configuration (seed 0's member)
-  records: list[dict[str, Any]] | None = None  # grid: every member's record
-  search: Any = None                           # what the report shows of another search
+# name -> (module, class): a subclass of jaxmlp.search.base.Search.
+SEARCHES = {
+    'grid': ('jaxmlp.search.grid', 'GridSearch'),
+    'hyperband': ('jaxmlp.search.hyperband', 'HyperbandSearch'),
+    'optuna': ('jaxmlp.search.optuna_search', 'OptunaSearch'),
+}
 
 
-def grid(config: ml_collections.ConfigDict, settings: runner.Settings,
-         data: runner.DeviceData) -> Outcome:
-  """Every configuration x seed; the best by the objective (mean over seeds)."""
-  records = runner.run_grid(config, settings, data)
-  label = results.best_label(results.by_configuration(records), config.objective)
-  best = next(m for m in study_lib.expand(config, 1) if m.label == label)
-  return Outcome(best, records=records)
+def search_named(name: str):
+  """The base.Search registered as `name` (KeyError for another name)."""
+  module, cls = SEARCHES[name]
+  return getattr(importlib.import_module(module), cls)()
 
 
-def configurations(config: ml_collections.ConfigDict) -> list[study_lib.Member]:
-  """One member per configuration the search may pick (seed 0); for Optuna, one of
-  the space's points (its values are checked at the space's edges by validate)."""
-  if config.search == 'optuna':
-    from jaxmlp.search import optuna_search  # pylint: disable=g-import-not-at-top
-    return [optuna_search.representative(config)]
-  return study_lib.expand(config, 1)
-
-
-def validate(config: ml_collections.ConfigDict, rows: int) -> None:
-  """Refuses a search the study cannot run, before anything trains."""
-  if config.search == 'hyperband':
-    from jaxmlp.search import hyperband as hyperband_search  # pylint: disable=g-import-not-at-top
-    hyperband_search.space_of(study_lib.expand(config, 1))
-  elif config.search == 'optuna':
-    from jaxmlp.search import optuna_search  # pylint: disable=g-import-not-at-top
-    optuna_search.validate(config, rows)
-
-
-def run(config: ml_collections.ConfigDict, settings: runner.Settings,
-        data: runner.DeviceData) -> Outcome | None:
-  """The search's outcome; None for an Optuna worker that only searches."""
-  if config.search == 'hyperband':
-    from jaxmlp.search import hyperband as hyperband_search  # pylint: disable=g-import-not-at-top
-    return hyperband_search.run(config, settings, data)
-  if config.search == 'optuna':
-    from jaxmlp.search import optuna_search  # pylint: disable=g-import-not-at-top
-    return optuna_search.run(config, settings, data)
-  return grid(config, settings, data)
+def configurations(config) -> list:
+  """The study's search's `configurations(config)` (study.Member, seed 0 each): what
+  its final model may be drawn from."""
+  return search_named(config.search).configurations(config)

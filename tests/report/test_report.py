@@ -1,5 +1,6 @@
 """A study's report, figures and checkpoints, from a tiny real run."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -7,9 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from jaxmlp.core import metrics
 from jaxmlp import pipeline
-from jaxmlp.report import report
+from jaxmlp.core import metrics
+from jaxmlp.report import configurations
+from jaxmlp.report import records
 
 TINY = ['--epochs=2', '--seeds=2', '--data_limit=2000', '--progress=false']
 
@@ -83,27 +85,33 @@ def _test_images():
 
 
 def _runs(histories, test_accuracy=0.95):
-  return [dict(diverged=False, test_accuracy=test_accuracy, test_loss=0.2,
-               history={k: list(v) for k, v in h.items()}) for h in histories]
+  tested = records.ProgramRun(
+      test_loss=0.2, test_accuracy=test_accuracy, test_f1=None, initial_epoch=0,
+      fit_time_s=1.0, compile_time_s=1.0, members_per_program=1, program='0',
+      weight_updates=1, reference={})
+  return [records.MemberRecord(
+      label='c', arm='', seed=seed, swept=(), config={},
+      history={k: list(v) for k, v in h.items()}, epochs_trained=len(h['val_loss']),
+      best_epoch=None, diverged=False, run=tested) for seed, h in enumerate(histories)]
 
 
 def test_describe_names_the_pattern_from_the_numbers():
   epochs = np.arange(20)
   overfit = dict(train_loss=0.5 * 0.8**epochs, val_loss=0.2 + 0.01 * (epochs - 5)**2 / 5,
                  train_accuracy=np.full(20, 0.999), val_accuracy=np.full(20, 0.98))
-  assert report.describe(_runs([overfit])).startswith('Overfits: validation loss is lowest '
+  assert configurations.describe(_runs([overfit])).startswith('Overfits: validation loss is lowest '
                                                       'at epoch 6')
   under = dict(train_loss=np.linspace(1, 0.5, 20), val_loss=np.linspace(1, 0.5, 20),
                train_accuracy=np.full(20, 0.85), val_accuracy=np.full(20, 0.86))
-  assert report.describe(_runs([under])).startswith('Underfits: training accuracy reaches '
+  assert configurations.describe(_runs([under])).startswith('Underfits: training accuracy reaches '
                                                     'only 85.00%')
   good = dict(train_loss=np.linspace(1, 0.05, 20), val_loss=np.linspace(1, 0.08, 20),
               train_accuracy=np.full(20, 0.99), val_accuracy=np.full(20, 0.98))
-  assert report.describe(_runs([good])).startswith('Fits without an overfitting gap')
-  assert report.describe(_runs([good], test_accuracy=0.1135)).startswith('Does not learn')
+  assert configurations.describe(_runs([good])).startswith('Fits without an overfitting gap')
+  assert configurations.describe(_runs([good], test_accuracy=0.1135)).startswith('Does not learn')
   diverged = _runs([good, good])
-  diverged[1]['diverged'] = True
-  assert report.describe(diverged) == ('Diverged in 1 of 2 seeds: the loss became NaN or '
+  diverged[1] = dataclasses.replace(diverged[1], diverged=True)
+  assert configurations.describe(diverged) == ('Diverged in 1 of 2 seeds: the loss became NaN or '
                                        'infinite.')
 
 

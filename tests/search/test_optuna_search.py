@@ -63,34 +63,20 @@ def test_the_study_database_holds_every_trial(searched):
 
 
 def test_a_killed_search_continues_the_same_study(tmp_path):
-  # A search long enough (about 5 s between its first finished trial and its end) to
-  # be caught running: the programs are compiled once, so small trials fly by.
-  command = _command(tmp_path, 40, '--data_limit=4000')
-  process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-  storage, deadline = _sqlite(tmp_path), time.monotonic() + 300
-  while True:
-    assert process.poll() is None, process.communicate()
-    assert time.monotonic() < deadline
-    time.sleep(0.1)
-    if not (tmp_path / 'finetune_optuna' / 'trials').is_dir():
-      continue   # no trial has finished yet (nor, maybe, the database been made)
-    trials = _study(storage).get_trials()
-    running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
-    # Killed while its trials are claimed (test_optuna_study covers an unclaimed one).
-    if (sum(t.state in FINISHED for t in trials) >= 3 and running and
-        all(t.params and 'worker' in t.user_attrs for t in running)):
-      break
-  process.send_signal(signal.SIGKILL)
-  process.communicate(timeout=60)
+  # Killed (SIGKILL) right after its third trial is told, while the next trials run.
+  command = _command(tmp_path, 8)
+  killed_run = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                              env=dict(os.environ, JAXMLP_FAULT='trial:3'))
+  assert killed_run.returncode == -signal.SIGKILL, killed_run.stderr
+  storage = _sqlite(tmp_path)
   killed = _study(storage).get_trials()
   before = {t.number: (t.state, t.value, t.params) for t in killed}
   finished = {n: v for n, v in before.items() if v[0] in FINISHED}
-  # The kill can also land on a trial asked after the check, before its worker
-  # claimed it: none of it trained, and it is failed without a retry.
-  claimed = {t.number for t in killed if 'worker' in t.user_attrs}
   interrupted = {n: v for n, v in before.items()
                  if v[0] == optuna.trial.TrialState.RUNNING}
+  assert len(finished) == 3 and interrupted
+  # Killed between epochs: every running trial was claimed, its slots filled.
+  assert all('worker' in t.user_attrs for t in killed if t.number in interrupted)
 
   rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
   assert rerun.returncode == 0, rerun.stderr
@@ -101,13 +87,9 @@ def test_a_killed_search_continues_the_same_study(tmp_path):
   for number, (_, _, params) in interrupted.items():         # failed, asked again
     assert after[number].state == optuna.trial.TrialState.FAIL
     assert after[number].user_attrs['interrupted']   # not counted against the budget
-    retries = [t for t in after.values() if t.user_attrs.get('retry_of') == number]
-    if number not in claimed:
-      assert not retries
-      continue
-    [retry] = retries
+    [retry] = [t for t in after.values() if t.user_attrs.get('retry_of') == number]
     assert retry.params == params and retry.state in FINISHED
-  assert sum(t.state in FINISHED for t in after.values()) == 40
+  assert sum(t.state in FINISHED for t in after.values()) == 8
 
 
 def test_two_workers_finish_one_study_between_them(tmp_path):

@@ -48,12 +48,12 @@ def test_the_budget_counts_neither_interrupted_nor_queued_trials():
 
 
 def test_programs_are_sized_by_the_structures_a_space_can_need():
-  from jaxmlp.search import optuna_search   # pylint: disable=g-import-not-at-top
+  from jaxmlp.search import optuna_space   # pylint: disable=g-import-not-at-top
   from jaxmlp.studies import space   # pylint: disable=g-import-not-at-top
   from jaxmlp.studies import study   # pylint: disable=g-import-not-at-top
   config = study.load_config('finetune_optuna')
-  count = lambda c: optuna_search.structure_count(
-      optuna_search.fields_of(c)[0], space.distributions(*optuna_search.fields_of(c)))
+  count = lambda c: optuna_space.structure_count(
+      optuna_space.fields_of(c)[0], space.distributions(*optuna_space.fields_of(c)))
   assert count(config) == 4   # hidden 64|128 x 256|512; the L2 and rates are traced
   config.l2 = space.uniform(0.0, 1e-3)   # no penalty at all is another program
   assert count(config) == 8
@@ -95,14 +95,14 @@ def test_parameters_are_asked_again_only_when_whole():
 
 
 def test_fields_that_do_not_change_the_structure_do_not_multiply_programs():
-  from jaxmlp.search import optuna_search   # pylint: disable=g-import-not-at-top
+  from jaxmlp.search import optuna_space   # pylint: disable=g-import-not-at-top
   from jaxmlp.studies import space   # pylint: disable=g-import-not-at-top
   from jaxmlp.studies import study   # pylint: disable=g-import-not-at-top
   config = study.load_config('finetune_optuna')
   config.epochs = space.integer(5, 100)            # many values, one program
   config.dropout_rate = space.uniform(0.1, 0.5)    # dropout on in every trial
-  fields, swept = optuna_search.fields_of(config)
-  assert optuna_search.structure_count(fields, space.distributions(fields, swept)) == 4
+  fields, swept = optuna_space.fields_of(config)
+  assert optuna_space.structure_count(fields, space.distributions(fields, swept)) == 4
 
 
 def test_two_workers_that_queue_one_retry_run_it_once():

@@ -1,0 +1,61 @@
+"""--search=grid: every configuration x seed of the study; the best by the objective
+(mean over seeds)."""
+
+import dataclasses
+from pathlib import Path
+
+import ml_collections
+
+from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import runner
+from jaxmlp.report import configurations as configurations_report
+from jaxmlp.report import records as records_lib
+from jaxmlp.report import summaries
+from jaxmlp.search import base
+from jaxmlp.studies import checks
+from jaxmlp.studies import study as study_lib
+
+
+@dataclasses.dataclass
+class GridOutcome(base.Outcome):
+  best: study_lib.Member
+  records: list[records_lib.MemberRecord]
+
+  @property
+  def grouped(self) -> dict[str, list[records_lib.MemberRecord]]:
+    return summaries.by_configuration(self.records)
+
+  def what_ran(self, config: ml_collections.ConfigDict) -> tuple[str, str]:
+    epochs = study_lib.format_value(config.epochs).replace('x', ' or ')
+    what = (f'exhaustive grid: {len(self.grouped)} configurations x {config.seeds} seeds = '
+            f'{len(self.records)} runs, {epochs} epochs each')
+    return summaries.with_program_costs(what, self.records)
+
+  def report_section(self, config: ml_collections.ConfigDict, study_dir: Path,
+                     split: data_lib.Split, *, retrained: bool) -> list[str]:
+    return configurations_report.results_section(self.records, config, study_dir, split,
+                                                 retrained=retrained)
+
+  def report_appendix(self, config: ml_collections.ConfigDict, study_dir: Path
+                      ) -> list[str]:
+    return configurations_report.each_configuration(self.grouped, config, study_dir)
+
+  def write_summary(self, study_dir: Path) -> str:
+    return summaries.write_summary(study_dir, self.records)
+
+
+class GridSearch(base.Search):
+  name = 'grid'
+
+  def validate_config(self, config: ml_collections.ConfigDict, rows: int) -> None:
+    checks.check_members(study_lib.expand(config), rows)
+
+  def configurations(self, config: ml_collections.ConfigDict) -> list[study_lib.Member]:
+    return study_lib.expand(config, 1)
+
+  def run(self, config: ml_collections.ConfigDict, settings: runner.Settings,
+          data: runner.LazyDeviceData) -> GridOutcome:
+    records = runner.run_grid(config, settings, data)
+    label = summaries.best_label(summaries.by_configuration(records), config.objective)
+    best = next(m for m in study_lib.expand(config, 1) if m.label == label)
+    return GridOutcome(best, records)
