@@ -16,12 +16,12 @@ space (RMSprop(lr), HeNormal kernels, L2(alpha) on the hidden kernels, hidden si
 1. Trials per hour, with the same sampler (TPE seeded with --search_seed, as
    optuna_study.sampler_of makes it), the same pruner (--pruner, as
    optuna_study.pruner_of makes it), the same budget (--trials trials that complete or
-   are pruned, as Search.may_ask counts them) and the same epochs:
-   engine K=..   jaxmlp's --search=optuna: optuna_search.run() with
+   are pruned, as OptunaWorker.may_ask counts them) and the same epochs:
+   engine K=..   jaxmlp's --search=optuna: an OptunaWorker with
                  config.optuna_slots=K (each --slots value; 0: what the devices hold, at
                  most a quarter of the trials), after runner.start(); the study in an
                  SQLite file in a temporary folder (--storage=memory: Optuna's in-memory
-                 storage, through the Search class). Its Search runs at most K trials
+                 storage). The worker runs at most K trials
                  at once, in programs of K/S slots (S: the structures the space can
                  need, here the 4 hidden-size pairs), as many of a structure as its
                  trials fill, all of one structure sharing one executable.
@@ -73,18 +73,16 @@ run, so a run cut short keeps what it measured.
 """
 
 import contextlib
+import dataclasses
 import importlib.util
 import io
-import json
 import math
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 # Run as a script or imported with benchmarks/ on the path: sibling modules import.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -93,31 +91,26 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 import optuna
 
+from jaxmlp import pipeline
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import devices
-from jaxmlp.search import hyperband as hyperband_search
-from jaxmlp.search import optuna_search
-from jaxmlp import pipeline
-from jaxmlp.report import results
 from jaxmlp.engine import runner
-from jaxmlp.engine import slots as slots_lib
+from jaxmlp.report import records
+from jaxmlp.report import results
+from jaxmlp.search import hyperband as hyperband_search
+from jaxmlp.search import optuna_space
+from jaxmlp.search import optuna_study
+from jaxmlp.search import optuna_worker
 from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
 
-try:   # the study's storage, sampler and pruner (optuna_search.py kept them before)
-  from jaxmlp.search import optuna_study  # pylint: disable=g-import-not-at-top
-except ImportError:
-  optuna_study = optuna_search
-
 from bench import environment, fill_preset, preset_parser, write_json  # pylint: disable=wrong-import-position
-import timing  # pylint: disable=wrong-import-position
+import search_bench_report  # pylint: disable=wrong-import-position
 
 QUICK = dict(rows=2000, epochs=3, trials=8)
 FULL = dict(rows=12000, epochs=10, trials=40)
-FRACTIONS = (0.25, 0.5, 1.0)
 STORAGES = ('sqlite', 'memory')
 CONTENDERS = ('engine', 'single', 'keras', 'hyperband', 'grid')
-SECTION2 = ('hyperband', 'grid')  # with the first engine contender
 STATES = optuna.trial.TrialState
 
 
@@ -160,8 +153,8 @@ def load_split(args) -> data_lib.Split:
 
 # -- what each run measures --------------------------------------------------------------
 
-def _best_epoch_value(record: dict) -> float | None:
-  values = [v for v in record['history']['val_accuracy'] if v is not None]
+def _best_epoch_value(record: records.MemberRecord) -> float | None:
+  values = [v for v in record.history['val_accuracy'] if v is not None]
   return max(values) if values else None
 
 
@@ -177,7 +170,8 @@ def _curve(events: list[tuple[float, float | None]]) -> list[list[float]]:
   return out
 
 
-def _records_with_times(folder: Path, t0_wall: float) -> list[tuple[float, dict]]:
+def _records_with_times(folder: Path, t0_wall: float
+                        ) -> list[tuple[float, records.MemberRecord]]:
   """Every finished model's record under `folder`, with the seconds since t0_wall at
   which its result.json was written (write_atomic renames a finished file into place,
   so the modification time is when the record was written)."""
@@ -186,7 +180,7 @@ def _records_with_times(folder: Path, t0_wall: float) -> list[tuple[float, dict]
     for d in sorted(folder.iterdir()):
       path = d / results.RESULT_FILE
       if path.is_file():
-        out.append((path.stat().st_mtime - t0_wall, json.loads(path.read_text())))
+        out.append((path.stat().st_mtime - t0_wall, results.read_member(d)))
   return out
 
 
@@ -214,45 +208,22 @@ def run_engine(args, split, folder: Path, slots: int, single: bool) -> dict:
   """jaxmlp's --search=optuna with config.optuna_slots=slots; single: one trial at a
   time, in programs of exactly one slot."""
   config = optuna_config(args, 1 if single else slots)
-  optuna_search.validate(config, len(split.x_train))
+  optuna_space.validate_space(config, len(split.x_train))
   jax.clear_caches()   # every contender compiles its programs, as in a fresh process
-  patches = contextlib.ExitStack()
-  # Counts, without changing them, what the programs' epochs compute: every slot of a
-  # program (an empty slot is frozen, but trained and thrown away all the same), the
-  # slots that hold a trial, and the trials running at once.
-  usage = dict(program_epochs=0, slot_epochs=0, busy_slot_epochs=0, max_running=0)
-  sizes = set()
-  run_epoch, step = slots_lib.SlotProgram.run_epoch, optuna_search.Search.step
-
-  def counted_epoch(program):
-    usage['program_epochs'] += 1
-    usage['slot_epochs'] += program.size
-    usage['busy_slot_epochs'] += sum(owner is not None for owner in program.owner)
-    sizes.add(program.size)
-    return run_epoch(program)
-
-  def counted_step(search):
-    usage['max_running'] = max(usage['max_running'], len(search.running))
-    return step(search)
-
-  patches.enter_context(mock.patch.object(slots_lib.SlotProgram, 'run_epoch', counted_epoch))
-  patches.enter_context(mock.patch.object(optuna_search.Search, 'step', counted_step))
-  with patches:
-    t0_wall, t0 = time.time(), time.perf_counter()
-    settings, data = runner.start(config, split, folder, progress=False)
-    if args.storage == 'sqlite':
-      outcome = optuna_search.run(config, settings, data)   # Search(...).run() and the outcome
-      study, programs_built = outcome.search.study, outcome.search.programs_built
-    else:
-      study = _open_study(config, settings.study_dir, 'memory')
-      search = optuna_search.Search(config, settings, data, study, 0)
-      search.run()
-      programs_built = search.programs_built
-    wall = time.perf_counter() - t0
+  t0_wall, t0 = time.time(), time.perf_counter()
+  settings, data = runner.start(config, split, folder, progress=False)
+  # As optuna_search.run (one worker, nothing left to wait for), in either storage.
+  study = _open_study(config, settings.study_dir, args.storage)
+  worker = optuna_worker.OptunaWorker(config, settings, data, study, 0)
+  worker.run()
+  wall = time.perf_counter() - t0
+  usage = dataclasses.asdict(worker.usage)
+  sizes = usage.pop('sizes')
+  programs_built = worker.programs_built
   records = _records_with_times(settings.study_dir / 'trials', t0_wall)
   return dict(wall_s=wall, **_trial_counts(study), programs_built=programs_built,
               slots=sorted(sizes), **usage,
-              epochs_trained=sum(r['epochs_trained'] for _, r in records),
+              epochs_trained=sum(r.epochs_trained for _, r in records),
               curve=_curve([(t, _best_epoch_value(r)) for t, r in records]))
 
 
@@ -260,7 +231,7 @@ def run_grid_search(args, split, folder: Path, search: str) -> dict:
   """hyperband_search.run, or runner.run_grid, over finetune's grid; the lines the
   runner prints per program are kept in the JSON."""
   config = grid_config(args, search)
-  pipeline.validate(config, len(split.x_train))
+  pipeline.check_study(config, len(split.x_train))
   jax.clear_caches()
   log = io.StringIO()
   t0_wall, t0 = time.time(), time.perf_counter()
@@ -276,8 +247,8 @@ def run_grid_search(args, split, folder: Path, search: str) -> dict:
   values = [_best_epoch_value(r) for _, r in records]
   finite = [v for v in values if v is not None]
   return dict(wall_s=wall, models=len(records),
-              epochs_trained=sum(r['epochs_trained'] for _, r in records),
-              programs=len({r['program'] for _, r in records}),
+              epochs_trained=sum(r.epochs_trained for _, r in records),
+              programs=len({r.run.program for _, r in records}),
               best_value=max(finite) if finite else None,
               curve=_curve([(t, v) for (t, _), v in zip(records, values)]),
               log=log.getvalue().splitlines())
@@ -304,7 +275,7 @@ def run_keras(args, keras, mnist_rows, folder: Path) -> dict:
   """Optuna's sequential loop over Keras models (see the module's docstring)."""
   x_u8, y = mnist_rows
   config = optuna_config(args, 1)
-  fields, swept = optuna_search.fields_of(config)
+  fields, swept = optuna_space.fields_of(config)
   distributions = space.distributions(fields, swept)
   budget = args.trials_keras
   t0_wall, t0 = time.time(), time.perf_counter()
@@ -366,7 +337,7 @@ def run_keras(args, keras, mnist_rows, folder: Path) -> dict:
               slots=[1], curve=_curve(events))
 
 
-# -- repetitions, the JSON, the tables, the plot ---------------------------------------
+# -- repetitions ---------------------------------------------------------------------------
 
 def _contenders(args, keras) -> list[str]:
   wanted = args.contenders.split(',')
@@ -379,15 +350,6 @@ def _contenders(args, keras) -> list[str]:
   return names
 
 
-def label_of(name: str) -> str:
-  if name.startswith('engine_k'):
-    k = int(name[len('engine_k'):])
-    return f"engine, optuna_slots={k}{' (what the devices hold)' if k == 0 else ''}"
-  return {'single': 'engine, one trial at a time (1 slot)',
-          'keras': 'Optuna + Keras, one model per trial', 'hyperband': 'Hyperband (engine)',
-          'grid': 'grid (engine)'}[name]
-
-
 def run_once(name: str, args, split, keras, folder: Path) -> dict:
   if name.startswith('engine_k'):
     return run_engine(args, split, folder, int(name[len('engine_k'):]), single=False)
@@ -398,212 +360,6 @@ def run_once(name: str, args, split, keras, folder: Path) -> dict:
             np.concatenate([split.y_train, split.y_val]))
     return run_keras(args, keras, rows, folder)
   return run_grid_search(args, split, folder, name)
-
-
-def summarize(out: dict) -> None:
-  """Medians over repetitions and ratios against 'one at a time', into out['summary']."""
-  runs = out['runs']
-  summary = {}
-  for name, reps in runs.items():
-    if not reps:
-      continue
-    walls = [r['wall_s'] for r in reps]
-    row = dict(wall_s=statistics.median(walls), reps=len(reps))
-    if 'complete' in reps[0]:
-      rates = [(r['complete'] + r['pruned']) / r['wall_s'] * 3600 for r in reps]
-      row.update(trials_per_hour=statistics.median(rates),
-                 epochs_per_s=statistics.median(r['epochs_trained'] / r['wall_s'] for r in reps))
-      single = runs.get('single') or []
-      if name != 'single' and len(single) >= 1:
-        n = min(len(single), len(reps))
-        single_rates = [(r['complete'] + r['pruned']) / r['wall_s'] * 3600
-                        for r in single[:n]]
-        row['over_single'] = timing.paired_ratio(rates[:n], single_rates)
-    summary[name] = row
-  out['summary'] = summary
-
-
-def best_at(curve: list, seconds: float) -> float | None:
-  best = None
-  for t, value in curve:
-    if t <= seconds:
-      best = value
-  return best
-
-
-def section2(out: dict) -> dict | None:
-  """Per repetition, the longest of the three searches' wall time; per search, the
-  median over repetitions of the best reached by each fraction of it."""
-  runs = out['runs']
-  engine = next((n for n in runs if n.startswith('engine_k')), None)
-  three = [n for n in (engine, *SECTION2) if n and runs.get(n)]
-  if not three:
-    return None
-  reps = min(len(runs[n]) for n in three)
-  if not reps:
-    return None
-  longest = [max(runs[n][r]['wall_s'] for n in three) for r in range(reps)]
-  extra = [n for n in runs if n not in three and len(runs[n]) >= reps]
-  table = {}
-  for name in three + extra:
-    row = {}
-    for fraction in FRACTIONS:
-      values = [best_at(runs[name][r]['curve'], fraction * longest[r]) for r in range(reps)]
-      row[str(fraction)] = (statistics.median(values) if all(v is not None for v in values)
-                            else None)
-    table[name] = row
-  return dict(searches=three, extra=extra, longest_s=statistics.median(longest), best=table)
-
-
-def _fmt(value, digits=4) -> str:
-  return '-' if value is None else f'{value:.{digits}f}'
-
-
-def render(out: dict) -> str:
-  env, a = out['environment'], out['args']
-  lines = [
-      f"jaxmlp search benchmark, {env['date']}: {env['device']} x{env['device_count']} "
-      f"(host {env['host_cpu']}, {env['host_cores']} cores); jax {env['jax']}, "
-      f"flax {env['flax']}, optax {env['optax']}, optuna {out['optuna']}, python "
-      f"{env['python']}.",
-      f"Problem: finetune_optuna's space (RMSprop, HeNormal, hidden 64|128 x 256|512, "
-      f"L2 log-uniform [1e-7, 1e-1], lr log-uniform [1e-4, 1e-1]), objective val_accuracy, "
-      f"first {a['rows']:,} MNIST training rows ({out['train_rows']:,} train / "
-      f"{out['val_rows']:,} validation), batch 256, no shuffle, {a['epochs']} epochs per "
-      f"trial, seeds=1; TPE (seed {a['search_seed']}), pruner {a['pruner']}, "
-      f"{a['trials']} trials; Optuna storage {a['storage']}; matmul precision "
-      f"{env['matmul_precision']}. {_plural(out['reps'], 'repetition')}, contenders back "
-      f"to back (reversed order on odd repetitions): times are medians, ratios medians of "
-      f"per-repetition ratios. `{env['command']}`.",
-      '']
-  summary = out.get('summary', {})
-  s1 = [n for n in out['runs'] if n in summary and 'trials_per_hour' in summary[n]]
-  if s1:
-    lines += ['| search (same sampler, pruner, trials, epochs) | slots per program; most '
-              'trials at once | programs built; slot-epochs busy | wall s (compiles incl.) '
-              '| trials complete / pruned / failed | epochs trained | trials per hour '
-              '| vs one at a time | best val_accuracy (complete trials) |',
-              '|---|---|---|---|---|---|---|---|---|']
-    for name in s1:
-      row, last = summary[name], out['runs'][name][-1]
-      note = ''
-      if name == 'keras' and a['trials_keras'] != a['trials']:
-        note = f" ({a['trials_keras']} of {a['trials']} trials: rate from those)"
-      ratio = row.get('over_single')
-      use = '-'
-      if last.get('slot_epochs'):
-        use = (f"{last['programs_built']}; {last['busy_slot_epochs']} of "
-               f"{last['slot_epochs']} ({last['busy_slot_epochs'] / last['slot_epochs']:.0%})")
-      elif name == 'keras':
-        use = 'a model per trial'
-      lines.append(
-          f"| {label_of(name)}{note} | {', '.join(map(str, last['slots']))}; "
-          f"{last.get('max_running', 1)} | {use} "
-          f"| {row['wall_s']:.1f} | {last['complete']} / {last['pruned']} / {last['failed']} "
-          f"| {last['epochs_trained']} | {row['trials_per_hour']:,.0f} "
-          f"| {'1.00x' if name == 'single' else (f'{ratio:.2f}x' if ratio else '-')} "
-          f"| {_fmt(last['best_value'])} |")
-    if 'keras' not in out['runs'] and 'keras' in a['contenders'].split(','):
-      lines.append(f"| Optuna + Keras | - | - | {out['keras_note']}: skipped | - | - | - | - "
-                   '| - |')
-    lines += ['', '- trials per hour: (complete + pruned) / wall time; the budget counts '
-              'every trial but those failed by an interrupted worker (asked again), as '
-              'jaxmlp\'s Search.may_ask does. Counts, epochs and best value are from the last '
-              'repetition. The engine\'s search runs at most K trials at once, in programs '
-              'of K/S slots (S: the structures the space can need, here its 4 hidden-size '
-              'pairs; a structure\'s programs share one executable); '
-              'trials that start together are sampled without each other\'s results, and a '
-              'pruner judges a trial by completed trials only (the median pruner waits for '
-              '5): more slots can mean fewer pruned trials and more epochs per trial; epochs '
-              'per second separates the engine\'s speed from that: '
-              + ', '.join(f"{label_of(n)} {summary[n]['epochs_per_s']:.1f}" for n in s1) + '. '
-              'Slot-epochs busy: of the slots the programs\' epochs computed (every slot of '
-              'a program that holds a trial is trained each epoch, an empty one too), those '
-              'that held a trial.']
-    if 'single' in out['runs']:
-      lines.append('- one at a time: optuna_slots=1, programs of 1 slot (one per '
-                   'structure, up to 4), each compiled once and refilled.')
-    lines.append('- programs built: executables compiled (programs of one structure and size '
-                 'share one).')
-    if 'keras' in out['runs']:
-      lines.append(f"- Keras: {out['keras_note']}.")
-    lines.append('')
-  s2 = out.get('section2')
-  if s2:
-    fractions = ' | '.join(f"by {int(f * 100)}% ({f * s2['longest_s']:.0f} s)"
-                           for f in FRACTIONS)
-    lines += [f'| best val_accuracy reached | wall s | models finished | epochs trained '
-              f'| {fractions} |', '|---|---|---|---|' + '---|' * len(FRACTIONS)]
-    for name in s2['searches'] + s2['extra']:
-      last = out['runs'][name][-1]
-      models = last.get('models', last.get('complete', 0) + last.get('pruned', 0)
-                        + last.get('failed', 0))
-      extra = ' (extra)' if name in s2['extra'] else ''
-      cells = ' | '.join(_fmt(s2['best'][name][str(f)]) for f in FRACTIONS)
-      lines.append(f"| {label_of(name)}{extra} | {summary[name]['wall_s']:.1f} | {models} "
-                   f"| {last['epochs_trained']} | {cells} |")
-    lines += ['', f"- the fractions are of the longest of the three searches' wall time "
-              f"({', '.join(label_of(n) for n in s2['searches'])}); '-': nothing finished "
-              'yet. A model\'s time is when its result.json was written (an Optuna trial: '
-              'when it completed or was pruned; a grid or Hyperband member: when its '
-              'program ended); its value is its best epoch\'s val_accuracy, pruned trials '
-              'included. Hyperband and the grid search the 36-point grid '
-              '(configs/finetune.py), Hyperband with max_epochs '
-              f"{a['epochs']}, factor 3. Extra rows (dashed in the plot) are section 1's "
-              'other runs, timed the same way (Keras: when each trial ended).']
-    if out.get('plot'):
-      lines.append(f"- plot: {out['plot']}")
-    lines.append('')
-  if 'total_s' in out:
-    lines.append(f"total benchmark time {out['total_s']:.0f} s; 1-minute load average "
-                 f"{env['load_average_at_start']} at the start, "
-                 f"{env.get('load_average_at_end')} at the end ({env['host_cores']} cores).")
-  return '\n'.join(lines).rstrip('\n')
-
-
-def _plural(n: int, noun: str) -> str:
-  return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def plot(out: dict, path: str) -> str | None:
-  """Best val_accuracy so far against seconds, one step curve per run."""
-  s2 = out.get('section2')
-  if not s2:
-    return None
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, ax = plt.subplots(figsize=(8, 5))
-  colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
-  lows = []
-  for i, name in enumerate(s2['searches'] + s2['extra']):
-    extra = name in s2['extra']
-    for r, run in enumerate(out['runs'][name]):
-      if not run['curve']:
-        continue
-      t, v = zip(*run['curve'])
-      t, v = [0.0, *t, run['wall_s']], [None, *v, v[-1]]
-      ax.step(t, [np.nan if x is None else x for x in v], where='post',
-              color=colors[i % len(colors)], linestyle='--' if extra else '-',
-              linewidth=1.0 if extra else 1.8, alpha=0.6 if r else 1.0,
-              label=label_of(name) if r == 0 else None)
-      lows.append(run['curve'][-1][1])
-  for f in FRACTIONS[:-1]:
-    ax.axvline(f * s2['longest_s'], color='grey', linewidth=0.6, linestyle=':')
-  if lows:   # the final bests and what led up to them; early, poor models fall below
-    top = max(lows)
-    ax.set_ylim(max(0.0, min(lows) - max(0.05, top - min(lows))), min(1.0, top + 0.01))
-  a = out['args']
-  ax.set(xlabel='seconds since the search started (compiles included)',
-         ylabel='best val_accuracy so far',
-         title=f"{a['rows']:,} rows, {a['epochs']} epochs per trial, {a['trials']} trials")
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8, loc='lower right')
-  fig.tight_layout()
-  Path(path).parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return path
 
 
 # -- the command line ----------------------------------------------------------------------
@@ -691,8 +447,8 @@ def main(argv=None):
     for rep in range(args.reps):
       order = names if rep % 2 == 0 else names[::-1]
       for name in order:
-        print(f'[search_bench] repetition {rep + 1}/{args.reps}: {label_of(name)}',
-              flush=True)
+        print(f'[search_bench] repetition {rep + 1}/{args.reps}: '
+              f'{search_bench_report.label_of(name)}', flush=True)
         folder = work / f'{name}-rep{rep}'
         result = run_once(name, args, split, keras, folder)
         result.update(rep=rep, order=order.index(name))
@@ -701,17 +457,17 @@ def main(argv=None):
                             + result.get('failed', 0))
         print(f"[search_bench]   {result['wall_s']:.1f} s, {models} models, "
               f"{result['epochs_trained']} epochs, best val_accuracy "
-              f"{_fmt(result['best_value'])}", flush=True)
-        summarize(out)
-        out['section2'] = section2(out)
+              f"{search_bench_report.fmt(result['best_value'])}", flush=True)
+        search_bench_report.summarize(out)
+        out['section2'] = search_bench_report.section2(out)
         write_json(args.json, out)
   finally:
     if args.work_dir is None:
       shutil.rmtree(work, ignore_errors=True)
   out['total_s'] = time.perf_counter() - begin
   out['environment']['load_average_at_end'] = round(os.getloadavg()[0], 2)
-  out['plot'] = plot(out, args.plot)
-  out['markdown'] = render(out)
+  out['plot'] = search_bench_report.plot(out, args.plot)
+  out['markdown'] = search_bench_report.render(out)
   write_json(args.json, out)
   print()
   print(out['markdown'])
