@@ -1,0 +1,120 @@
+"""Scans the jaxmlp package's structure from its source (AST, no imports run): import
+cycles (imports inside functions count), subpackages, module and function sizes, and
+where the objective's direction is decided.
+
+  python tools/layout_scan.py       # prints the figures; exit 1 when a rule is broken
+"""
+
+import ast
+import collections
+import pathlib
+import sys
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'jaxmlp'
+MAX_MODULE_LINES = 350
+MAX_FUNCTION_LINES = 40
+
+
+def modules(root: pathlib.Path = PACKAGE) -> dict[str, pathlib.Path]:
+  """Dotted module name -> file, for every module of the package."""
+  out = {}
+  for path in sorted(root.rglob('*.py')):
+    parts = path.relative_to(root.parent).with_suffix('').parts
+    if parts[-1] == '__init__':
+      parts = parts[:-1]
+    out['.'.join(parts)] = path
+  return out
+
+
+def imports(path: pathlib.Path, known: set[str]) -> set[str]:
+  """The package's modules that `path` imports, anywhere in it."""
+  found = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.Import):
+      found.update(a.name for a in node.names if a.name in known)
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+      for alias in node.names:
+        full = f'{node.module}.{alias.name}'
+        found.add(full if full in known else node.module)
+  return {m for m in found if m in known}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+  """Strongly connected components of more than one module (Tarjan), and self-imports."""
+  index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+  def visit(v):
+    index[v] = low[v] = len(index)
+    stack.append(v)
+    on_stack.add(v)
+    for w in graph[v]:
+      if w not in index:
+        visit(w)
+        low[v] = min(low[v], low[w])
+      elif w in on_stack:
+        low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+      component = []
+      while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        component.append(w)
+        if w == v:
+          break
+      if len(component) > 1 or v in graph[v]:
+        out.append(sorted(component))
+
+  sys.setrecursionlimit(10_000)
+  for v in graph:
+    if v not in index:
+      visit(v)
+  return out
+
+
+def long_functions(path: pathlib.Path) -> list[tuple[str, int]]:
+  tree = ast.parse(path.read_text())
+  return [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(tree)
+          if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+          and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+
+
+def direction_sites(files: dict[str, pathlib.Path]) -> list[str]:
+  """Where a metric's name decides whether lower is better."""
+  return [f'{name}:{i}' for name, path in files.items()
+          for i, line in enumerate(path.read_text().splitlines(), 1)
+          if "endswith('loss')" in line or 'endswith("loss")' in line]
+
+
+def scan(root: pathlib.Path = PACKAGE) -> dict:
+  files = modules(root)
+  graph = {name: imports(path, set(files)) - {name} for name, path in files.items()}
+  sizes = {name: len(path.read_text().splitlines()) for name, path in files.items()}
+  return dict(
+      modules=len(files),
+      subpackages=sorted(n for n, p in files.items() if p.name == '__init__.py' and '.' in n),
+      cycles=cycles(graph),
+      largest=sorted(sizes.items(), key=lambda kv: -kv[1])[:5],
+      over_limit={n: s for n, s in sizes.items() if s > MAX_MODULE_LINES},
+      long_functions={n: f for n, p in files.items() if (f := long_functions(p))},
+      functions=sum(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    for p in files.values() for node in ast.walk(ast.parse(p.read_text()))),
+      direction_sites=direction_sites(files))
+
+
+def main() -> int:
+  found = scan()
+  long_count = sum(len(f) for f in found['long_functions'].values())
+  print(f"modules: {found['modules']}, subpackages: {len(found['subpackages'])} "
+        f"({', '.join(found['subpackages'])})")
+  print(f"import cycles: {len(found['cycles'])} {found['cycles'] or ''}")
+  print(f"largest modules: {', '.join(f'{n} {s}' for n, s in found['largest'])}; "
+        f"over {MAX_MODULE_LINES} lines: {found['over_limit'] or 'none'}")
+  print(f"functions over {MAX_FUNCTION_LINES} lines: {long_count} of {found['functions']}")
+  print(f"objective direction decided at: {', '.join(found['direction_sites']) or 'nowhere'}")
+  broken = (found['cycles'] or found['over_limit'] or len(found['subpackages']) < 4
+            or len(found['direction_sites']) != 1)
+  return 1 if broken else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
