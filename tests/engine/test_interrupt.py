@@ -17,7 +17,17 @@ def reported(monkeypatch):
   return seen
 
 
-def test_a_swallowed_ctrl_c_is_lost_without_the_handler(reported, swallowed_ctrl_c):
+@pytest.fixture
+def python_ctrl_c():
+  """Python's own SIGINT handler, whatever an earlier test in this process left."""
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, previous)
+
+
+def test_a_swallowed_ctrl_c_is_lost_without_the_handler(reported, swallowed_ctrl_c,
+                                                         python_ctrl_c):
+  del python_ctrl_c
   swallowed_ctrl_c()  # no exception reaches here: what made a study run on and exit 0
   interrupt.raise_if_requested()
   assert reported == [KeyboardInterrupt]
