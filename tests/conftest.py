@@ -17,6 +17,23 @@ from jaxmlp.data import mnist as data
 
 import idx_helpers
 
+
+def _share_compiled_programs() -> None:
+  """Most tests run the command line as a subprocess, which compiles the same few
+  programs again and again: JAX's persistent compilation cache lets each compile once.
+  One cache folder per test process (xdist worker), so no two processes write it at
+  once; a cached executable is the one the compiler would build, so numbers are equal."""
+  if 'JAX_COMPILATION_CACHE_DIR' in os.environ:
+    return
+  worker = os.environ.get('PYTEST_XDIST_WORKER', 'main')
+  folder = Path(os.environ.get('TMPDIR', '/tmp')) / f'jaxmlp-tests-{os.getuid()}' / worker
+  os.environ['XDG_CACHE_HOME'] = str(folder / 'xdg')   # where jaxmlp's own default lives
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = str(folder / 'jax_cache')
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+
+
+_share_compiled_programs()
+
 _BESIDE_CHECKOUT = Path(__file__).resolve().parents[2] / 'shared' / 'mnist'
 if not os.environ.get('MNIST_DIR') and _BESIDE_CHECKOUT.is_dir():
   os.environ['MNIST_DIR'] = str(_BESIDE_CHECKOUT)
