@@ -27,8 +27,6 @@ from jaxmlp.engine import devices
 from jaxmlp.engine import hosts
 from jaxmlp.engine import interrupt
 from jaxmlp.studies import overrides as overrides_lib
-from jaxmlp import pipeline
-from jaxmlp.report import report
 from jaxmlp.search import registry
 from jaxmlp.studies import study as study_lib
 from jaxmlp.errors import UserError
@@ -59,6 +57,10 @@ _CPU_DEVICES = flags.DEFINE_integer(
     'cpu_devices', 0, 'On a CPU: how many JAX devices its cores are split into, members '
     'sharded over them (0: one per core). Ignored by GPUs and TPUs, and when XLA_FLAGS '
     'sets --xla_force_host_platform_device_count.', lower_bound=0)
+_COMPILATION_CACHE = flags.DEFINE_string(
+    'compilation_cache', None, "Folder of JAX's persistent compilation cache, so that a "
+    'repeated run compiles nothing; default $XDG_CACHE_HOME/jaxmlp/jax_cache (else '
+    '~/.cache/jaxmlp/jax_cache); off: no cache. The cache never changes the numbers.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar per compiled '
                               'program; --progress=false for logs and CI.')
 _CHECKPOINT_EVERY = flags.DEFINE_string('checkpoint_every', 'auto', checkpoint_lib.POLICY_HELP)
@@ -166,6 +168,26 @@ def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
           for n in names]
 
 
+def default_compilation_cache() -> Path:
+  """$XDG_CACHE_HOME/jaxmlp/jax_cache, the per-user cache folder."""
+  base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+  return Path(base) / 'jaxmlp' / 'jax_cache'
+
+
+def use_compilation_cache(setting: str | None) -> None:
+  """Turns JAX's persistent compilation cache on in `setting` (a folder; None: the
+  default one), or leaves it off for 'off'."""
+  if setting == 'off':
+    return
+  if setting == '':
+    raise UserError('--compilation_cache needs a folder, or off')
+  jax.config.update('jax_compilation_cache_dir',
+                    str(Path(setting) if setting else default_compilation_cache()))
+  # This model's programs compile in seconds and are small: cache every one of them.
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
+
+
 def _start_processes() -> None:
   """One process per host (launch/): members shard over every device of every host."""
   if os.environ.get('JAXMLP_DISTRIBUTED') != '1':
@@ -186,10 +208,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
+  # Imported here: the training and report modules (matplotlib, seaborn, scipy) take
+  # seconds to import, and --help or a bad flag needs none of them.
+  from jaxmlp import pipeline  # pylint: disable=import-outside-toplevel
+  from jaxmlp.report import report  # pylint: disable=import-outside-toplevel
   command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
   output_dir = Path(_OUTPUT_DIR.value)
   try:
     policy = checkpoint_lib.Policy.parse(_CHECKPOINT_EVERY.value)
+    use_compilation_cache(_COMPILATION_CACHE.value)
     studies = _studies()
     for config, _ in studies:
       pipeline.check_study(config, study_lib.training_rows(config))

@@ -89,6 +89,58 @@ def test_help_lists_the_studies(tmp_path):
   assert "--config.learning_rate='(0.01, 0.001)'" in result.stdout  # a sweep axis
 
 
+# What --help must not import: each takes long to import and only a run needs it.
+_SLOW_TO_IMPORT = ('matplotlib', 'seaborn', 'scipy', 'optuna', 'orbax')
+
+
+def test_help_imports_no_plotting_search_or_checkpoint_modules(tmp_path):
+  show_modules = (
+      'import runpy, sys\n'
+      'sys.argv = ["jaxmlp.launch", "--help"]\n'
+      'try:\n'
+      '  runpy.run_module("jaxmlp.launch", run_name="__main__")\n'
+      'except SystemExit:\n'
+      '  pass\n'
+      'print("MODULES", *sorted({m.split(".")[0] for m in sys.modules}))\n')
+  result = subprocess.run([sys.executable, '-c', show_modules], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr
+  modules = result.stdout.split('MODULES')[-1].split()
+  assert 'jax' in modules   # the check can see what was imported
+  assert not set(_SLOW_TO_IMPORT) & set(modules)
+
+
+_TINY_RUN = ['--study=baseline', '--epochs=1', '--seeds=1', '--data_limit=600',
+             '--progress=false']
+
+
+def _program_lines(result):
+  return [l for l in result.stdout.splitlines() if '] program ' in l and 'compiled in' in l]
+
+
+def test_a_repeated_run_compiles_nothing(tmp_path):
+  cache = tmp_path / 'jax_cache'
+  lines = []
+  for run in ('first', 'second'):
+    result = _launch([*_TINY_RUN, f'--output_dir={tmp_path}/{run}',
+                      f'--compilation_cache={cache}'], tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines.append(_program_lines(result))
+  assert lines[0] and lines[1]
+  assert not any('(cached)' in l for l in lines[0])
+  assert all('(cached)' in l for l in lines[1])
+  assert any(cache.iterdir())
+
+
+def test_compilation_cache_off_leaves_no_cache(tmp_path):
+  home = tmp_path / 'home'
+  result = _launch([*_TINY_RUN, f'--output_dir={tmp_path}/out', '--compilation_cache=off'],
+                   tmp_path, {'HOME': str(home), 'XDG_CACHE_HOME': str(home / '.cache')})
+  assert result.returncode == 0, result.stderr
+  assert _program_lines(result)
+  assert not (home / '.cache' / 'jaxmlp' / 'jax_cache').exists()
+
+
 def test_init_study_end_to_end(init_run):
   """N(10) kernels + SGD: every seed predicts one class (11.35%), loss about 2.30.
 

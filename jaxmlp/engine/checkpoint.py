@@ -16,7 +16,6 @@ from typing import Any
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from jaxmlp.engine import hosts
 from jaxmlp.errors import UserError
@@ -66,7 +65,14 @@ class Policy:
     return False
 
 
-def _options() -> ocp.CheckpointManagerOptions:
+def _orbax():
+  # Imported here: orbax is slow to import and only saving or restoring needs it.
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  return ocp
+
+
+def _options():
+  ocp = _orbax()
   return ocp.CheckpointManagerOptions(
       # The write goes on in a background thread while the program trains on; only
       # copying the state to the host holds training up.
@@ -89,7 +95,7 @@ class ProgramCheckpoint:
   def _open(self):
     if self._manager is None:
       self.directory.mkdir(parents=True, exist_ok=True)
-      self._manager = ocp.CheckpointManager(self.directory, options=_options())
+      self._manager = _orbax().CheckpointManager(self.directory, options=_options())
     return self._manager
 
   def restore(self, template) -> tuple[Any, dict[str, Any]] | None:
@@ -106,6 +112,7 @@ class ProgramCheckpoint:
       step = manager.latest_step()
       if step is None:
         return None
+      ocp = _orbax()
       saved = manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
       arrays = [np.asarray(saved['state'].get(f'{i:05d}')) for i in range(len(leaves))]
@@ -133,6 +140,7 @@ class ProgramCheckpoint:
     if hosts.is_primary():
       manager = self._open()
       manager.wait_until_finished()  # the previous write, if it is still going
+      ocp = _orbax()
       manager.save(epochs_done, args=ocp.args.Composite(
           state=ocp.args.StandardSave({f'{i:05d}': np.asarray(l)
                                        for i, l in enumerate(leaves)}),

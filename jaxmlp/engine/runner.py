@@ -27,6 +27,26 @@ from jaxmlp.studies import study as study_lib
 
 CHECKPOINTS = 'checkpoints'
 
+# JAX's persistent compilation cache reports each lookup as one of these events.
+_CACHE_EVENTS = {'/jax/compilation_cache/cache_hits': 'hits',
+                 '/jax/compilation_cache/cache_misses': 'misses'}
+_cache_lookups = {'hits': 0, 'misses': 0}
+
+
+def _count_cache_lookup(event: str, **_) -> None:
+  if event in _CACHE_EVENTS:
+    _cache_lookups[_CACHE_EVENTS[event]] += 1
+
+
+jax.monitoring.register_event_listener(_count_cache_lookup)
+
+
+def _cached_note(before: dict[str, int]) -> str:
+  """' (cached)' when every compilation since `before` came from the persistent cache."""
+  hits = _cache_lookups['hits'] - before['hits']
+  misses = _cache_lookups['misses'] - before['misses']
+  return ' (cached)' if hits and not misses else ''
+
 
 class _Progress:
   """A bar per group: epochs done, elapsed, ETA, best validation accuracy so far."""
@@ -177,6 +197,7 @@ class _GroupRun:
     seeds = np.array([m.seed for m in self.group])
     figures = dict(compile_s=0.0, fit_s=0.0, accuracy=[])
     part = lambda p: _part(p.number, programs)
+    lookups_before = dict(_cache_lookups)
     try:
       for planned, result in plan.run(
           structure, tracking, programs, hparams, seeds, data.get(), self.epochs, data.mesh,
@@ -192,7 +213,8 @@ class _GroupRun:
     finally:
       bar.close()
     ran_as = f' as {len(programs)} programs' if len(programs) > 1 else ''
-    print(f'{self.name}: compiled in {figures["compile_s"]:.1f} s, trained {self.epochs} '
+    print(f'{self.name}: compiled in {figures["compile_s"]:.1f} s'
+          f'{_cached_note(lookups_before)}, trained {self.epochs} '
           f'epochs in {figures["fit_s"]:.1f} s{ran_as}; test accuracy '
           f'{np.mean(figures["accuracy"]) * 100:.2f}% (mean), best val acc {bar.best:.4f}',
           flush=True)
