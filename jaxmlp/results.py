@@ -1,0 +1,102 @@
+"""Exports a study folder's results as a table: one row per member, or per epoch.
+
+  python -m jaxmlp.results results/baseline --format=csv
+  python -m jaxmlp.results results/finetune --format=parquet --output=finetune.parquet
+  python -m jaxmlp.results results/baseline --format=markdown --history
+
+The rows and columns are jaxmlp.read_results' (or read_history's, with --history).
+"""
+
+import importlib
+import io
+import math
+import sys
+from pathlib import Path
+
+from absl import app
+from absl import flags
+
+from jaxmlp import cli
+from jaxmlp.errors import UserError
+
+FORMATS = ('csv', 'parquet', 'markdown')
+
+_FORMAT = flags.DEFINE_enum('format', 'csv', FORMATS, 'What to write the table as.')
+_OUTPUT = flags.DEFINE_string('output', None, 'The file to write (default: stdout).')
+_HISTORY = flags.DEFINE_bool('history', False, 'One row per member and epoch (the '
+                             'per-epoch history) instead of one row per member.')
+
+
+def _markdown_cell(value) -> str:
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return ''
+  return str(value).replace('|', '\\|')
+
+
+def markdown_table(frame) -> str:
+  """A GitHub markdown table of `frame`, without tabulate (what to_markdown needs)."""
+  rows = [[str(c) for c in frame.columns]]
+  rows += [[_markdown_cell(v) for v in row] for row in frame.itertuples(index=False)]
+  lines = ['| ' + ' | '.join(row) + ' |' for row in rows]
+  lines.insert(1, '|' + '---|' * len(frame.columns))
+  return '\n'.join(lines) + '\n'
+
+
+def _require_pyarrow() -> None:
+  try:
+    importlib.import_module('pyarrow')
+  except ImportError:
+    raise UserError("--format=parquet needs pyarrow: pip install 'jaxmlp[parquet]'") from None
+
+
+def _has_tabulate() -> bool:
+  try:
+    importlib.import_module('tabulate')
+  except ImportError:
+    return False
+  return True
+
+
+def table_bytes(frame, fmt: str) -> bytes:
+  """`frame` written as `fmt` (one of FORMATS)."""
+  if fmt == 'csv':
+    return frame.to_csv(index=False).encode()
+  if fmt == 'parquet':
+    _require_pyarrow()
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+  if fmt == 'markdown':
+    text = frame.to_markdown(index=False) + '\n' if _has_tabulate() else markdown_table(frame)
+    return text.encode()
+  raise UserError(f'--format={fmt}: choose one of {", ".join(FORMATS)}')
+
+
+def export(study_dir: str, fmt: str, output: str | None = None,
+           history: bool = False) -> None:
+  """Writes the study's table to `output`, or to stdout."""
+  if fmt == 'parquet':
+    _require_pyarrow()   # before reading the study: the mistake is the command's
+  from jaxmlp.report import frames   # pandas: loaded only once the flags are good
+  read = frames.read_history if history else frames.read_results
+  content = table_bytes(read(Path(study_dir)), fmt)
+  if output:
+    Path(output).write_bytes(content)
+  else:
+    sys.stdout.buffer.write(content)
+    sys.stdout.flush()
+
+
+def main(argv):
+  cli.quiet_logs()
+  try:
+    if len(argv) != 2:
+      raise UserError('pass one study folder: python -m jaxmlp.results OUTPUT_DIR/STUDY '
+                      '[--format=csv|parquet|markdown] [--output=FILE] [--history]')
+    export(argv[1], _FORMAT.value, _OUTPUT.value, _HISTORY.value)
+  except UserError as e:
+    cli.fail(str(e))
+
+
+if __name__ == '__main__':
+  app.run(main)

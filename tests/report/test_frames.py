@@ -1,0 +1,124 @@
+"""read_results / read_history against the result.json files of tiny real studies."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import jaxmlp
+from jaxmlp.errors import UserError
+
+_TINY = ['--data_limit=600', '--progress=false']
+_STUDIES = {
+    'grid': ('baseline', ['--study=baseline', '--epochs=2', '--seeds=2']),
+    # final_epochs=1: the best trial retrained, so final/ is read too.
+    'hyperband': ('finetune', ['--study=finetune', '--search=hyperband', '--seeds=1',
+                               '--config.hyperband_max_epochs=2',
+                               '--config.final_epochs=1']),
+    'optuna': ('finetune_optuna', ['--study=finetune_optuna', '--epochs=2',
+                                   '--config.optuna_trials=3', '--config.final_epochs=0']),
+}
+_FOLDERS = {'members': 'member', 'trials': 'trial', 'final': 'final'}
+
+
+@pytest.fixture(scope='module', params=list(_STUDIES))
+def study_dir(request, tmp_path_factory) -> Path:
+  """A tiny study of each search, run once for the module, as a user runs it."""
+  name, args = _STUDIES[request.param]
+  cwd = tmp_path_factory.mktemp(request.param)
+  result = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', *args, *_TINY,
+                           '--output_dir=out'], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr
+  return cwd / 'out' / name
+
+
+def _result_files(study_dir: Path) -> dict[tuple[str, str], dict]:
+  """(role, member folder) -> its result.json, read here as plain JSON."""
+  return {(role, path.parent.name): json.loads(path.read_text())
+          for folder, role in _FOLDERS.items()
+          for path in sorted((study_dir / folder).glob('*/result.json'))}
+
+
+def _same(frame_value, json_value) -> bool:
+  """The frame holds the file's value; a missing value only where the file has null."""
+  if json_value is None:
+    return pd.isna(frame_value)
+  if isinstance(json_value, float) or isinstance(frame_value, float):
+    return not math.isnan(frame_value) and frame_value == json_value
+  return frame_value == json_value
+
+
+def _expected_row(result: dict) -> dict:
+  """What read_results must hold of a result.json, column by column."""
+  expected = {k: result[k] for k in ('label', 'arm', 'seed', 'epochs_trained',
+                                     'best_epoch', 'diverged')}
+  expected['swept'] = ','.join(result['swept'])
+  for name, value in result['config'].items():
+    expected[name] = 'x'.join(map(str, value)) if isinstance(value, list) else value
+  for name in ('test_loss', 'test_accuracy', 'test_f1', 'initial_epoch', 'fit_time_s',
+               'compile_time_s', 'members_per_program', 'program', 'weight_updates',
+               'trial', 'configuration', 'state', 'value', 'worker'):
+    if name in result:
+      expected[name] = result[name]
+  best = result['best_epoch']
+  for name, values in result['history'].items():
+    if name.startswith('val_'):
+      expected[f'best_{name}'] = values[best - 1] if best else None
+  return expected
+
+
+def test_read_results_matches_every_result_file(study_dir):
+  files = _result_files(study_dir)
+  frame = jaxmlp.read_results(study_dir)
+  assert len(frame) == len(files) == len(list(study_dir.glob('*/*/result.json'))) > 0
+  for row in frame.to_dict('records'):
+    expected = _expected_row(files[row['role'], row['folder']])
+    mismatched = {k: (row.get(k), v) for k, v in expected.items() if not _same(row.get(k), v)}
+    assert not mismatched, (row['folder'], mismatched)
+
+
+def test_hyperband_trials_carry_their_id_bracket_and_round(study_dir):
+  frame = jaxmlp.read_results(study_dir)
+  if study_dir.name != 'finetune':
+    assert 'bracket' not in frame.columns
+    return
+  trials = pd.read_csv(study_dir / 'trials.csv', dtype={'trial': str}).set_index('trial')
+  executions = frame[frame.role == 'trial']
+  assert len(executions) > 0 and (frame.role == 'final').sum() == 1
+  for row in executions.to_dict('records'):
+    trial_id = row['label'].split(':')[0].removeprefix('trial-')
+    assert row['trial_id'] == int(trial_id)
+    assert (row['bracket'], row['round']) == (trials.loc[trial_id, 'bracket'],
+                                              trials.loc[trial_id, 'round'])
+
+
+def test_read_history_has_every_epoch_of_every_member(study_dir):
+  files = _result_files(study_dir)
+  history = jaxmlp.read_history(study_dir)
+  assert len(history) == sum(r['epochs_trained'] for r in files.values())
+  for (role, folder), result in files.items():
+    rows = history[(history.role == role) & (history.folder == folder)]
+    assert rows.epoch.tolist() == list(range(1, result['epochs_trained'] + 1))
+    assert (rows.label == result['label']).all() and (rows.seed == result['seed']).all()
+    for name, values in result['history'].items():
+      assert all(_same(a, b) for a, b in zip(rows[name].tolist(), values, strict=True)), name
+
+
+def test_a_folder_that_is_no_study_is_named(tmp_path):
+  with pytest.raises(UserError, match=str(tmp_path)):
+    jaxmlp.read_results(tmp_path)
+
+
+def test_import_jaxmlp_loads_neither_pandas_nor_jax(tmp_path):
+  show = ('import sys, jaxmlp; print(sorted(m for m in ("pandas", "jax") if m in '
+          'sys.modules)); print("read_results" in dir(jaxmlp))')
+  result = subprocess.run([sys.executable, '-c', show], cwd=tmp_path, capture_output=True,
+                          text=True, check=True)
+  assert result.stdout.split('\n')[:2] == ['[]', 'True']
+  with pytest.raises(AttributeError, match='no attribute'):
+    jaxmlp.read_everything   # pylint: disable=pointless-statement
