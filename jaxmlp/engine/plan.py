@@ -90,12 +90,12 @@ def require_fit(structures: Iterable[train.Structure], slots: int, data_bytes: i
   available = device_bytes() if available is None else available
   per_device = -(-slots // len(jax.devices())) if slots else 1
   for structure in structures:
-    if fitting_slots(structure, data_bytes, train_rows, available) >= per_device:
+    fits = fitting_slots(structure, data_bytes, train_rows, available)
+    if fits >= per_device:
       continue
     needed = per_device * slot_bytes(structure, train_rows) + data_bytes
     what = f'{per_device} members need' if per_device > 1 else 'one member needs'
-    fix = (f'ask for fewer with --config.{flag}' if slots and per_device > 1 and
-           fitting_slots(structure, data_bytes, train_rows, available) else
+    fix = (f'ask for fewer with --config.{flag}' if slots and per_device > 1 and fits else
            'use smaller layers, a smaller batch_size or fewer rows (--data_limit)')
     raise UserError(f'hidden_sizes {tuple(structure.hidden_sizes)} ({structure.optimizer},'
                     f' batch {structure.batch_size}): {what} {_gb(needed)} on a device '

@@ -94,8 +94,6 @@ class LazyDeviceData:
     return len(self.split.x_train)
 
 
-
-
 @dataclasses.dataclass(frozen=True)
 class Settings:
   """How a study's programs run (nothing here changes what they compute)."""
@@ -141,7 +139,8 @@ def _finished(members: list[study_lib.Member], dirs: list[Path], with_params: bo
 def train_members(members: list[study_lib.Member], data: LazyDeviceData, *, config,
                   settings: Settings, folder: str, title: str,
                   initial_params: list[Any] | None = None, first_epoch: int = 0,
-                  want_params: bool = False) -> list[tuple[dict[str, Any], Any]]:
+                  want_params: bool = False
+                  ) -> list[tuple[records.MemberRecord, Any]]:
   """(record, best-epoch params or None) per member, in order: read from disk where
   finished, else trained, program by program, each program's members written when it
   ends. `want_params` returns the best-epoch weights of members read from disk too."""
@@ -260,7 +259,7 @@ def finish(settings: Settings) -> None:
 
 
 def run_grid(config: ml_collections.ConfigDict, settings: Settings, data: LazyDeviceData
-             ) -> list[dict[str, Any]]:
+             ) -> list[records.MemberRecord]:
   """Every configuration x seed; returns every member's record."""
   trained = train_members(study_lib.expand(config), data, config=config, settings=settings,
                           folder='members', title=config.name)
@@ -268,7 +267,7 @@ def run_grid(config: ml_collections.ConfigDict, settings: Settings, data: LazyDe
 
 
 def run_final(config: ml_collections.ConfigDict, settings: Settings, data: LazyDeviceData,
-              best: study_lib.Member) -> list[dict[str, Any]]:
+              best: study_lib.Member) -> list[records.MemberRecord]:
   """Retrains the best configuration, as the original's last fit did, into final/."""
   values = dict(best.values, batch_size=config.final_batch_size,
                 shuffle=config.final_shuffle, epochs=config.final_epochs)

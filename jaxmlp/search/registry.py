@@ -20,8 +20,3 @@ def search_named(name: str):
   module, cls = SEARCHES[name]
   return getattr(importlib.import_module(module), cls)()
 
-
-def configurations(config) -> list:
-  """The study's search's `configurations(config)` (study.Member, seed 0 each): what
-  its final model may be drawn from."""
-  return search_named(config.search).configurations(config)

@@ -48,7 +48,7 @@ def test_a_grid_or_hyperband_run_does_not_import_optuna():
 
 def test_the_configurations_of_a_search():
   config = study_lib.load_config('finetune')
-  grid = registry.configurations(config)
+  grid = registry.search_named('grid').configurations(config)
   assert len(grid) > 1 and all(m.seed == 0 for m in grid)
-  config.search = 'hyperband'
-  assert [m.label for m in registry.configurations(config)] == [m.label for m in grid]
+  hyperband = registry.search_named('hyperband').configurations(config)
+  assert [m.label for m in hyperband] == [m.label for m in grid]
