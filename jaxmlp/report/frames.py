@@ -17,10 +17,10 @@ import pandas as pd
 from jaxmlp.errors import UserError
 from jaxmlp.report import records
 from jaxmlp.report import results
+from jaxmlp.studies import run_identity
 
 # The folders that hold member folders, and the role their rows get.
 ROLES = {'members': 'member', 'trials': 'trial', 'final': 'final'}
-RUN_FILE = 'run.json'
 HYPERBAND_TRIALS_FILE = 'trials.csv'
 
 
@@ -28,8 +28,9 @@ def _study_members(study_dir: Path) -> list[tuple[str, str, records.MemberRecord
   """(role, member folder name, record) of every finished member, folder by folder."""
   study_dir = Path(study_dir)
   folders = [study_dir / name for name in ROLES if (study_dir / name).is_dir()]
-  if not folders and not (study_dir / RUN_FILE).is_file():
-    raise UserError(f'{study_dir} is not a study folder: it holds no {RUN_FILE} and no '
+  if not folders and not (study_dir / run_identity.RUN_FILE).is_file():
+    raise UserError(f'{study_dir} is not a study folder: it holds no '
+                    f'{run_identity.RUN_FILE} and no '
                     f'{", ".join(f"{name}/" for name in ROLES)} folder')
   found = []
   for folder in folders:
