@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxmlp.core import divergence
 from jaxmlp.report import figures
 from jaxmlp.report import records as records_lib
 from jaxmlp.report import results
@@ -25,7 +26,7 @@ def describe(runs: list[MemberRecord]) -> str:
   """The observed pattern of one configuration, from its numbers."""
   diverged = sum(r.diverged for r in runs)
   if diverged:
-    return (f'Diverged in {diverged} of {len(runs)} seeds: the loss became NaN or infinite.')
+    return f'Diverged in {diverged} of {len(runs)} seeds: {divergence.RULE}.'
   test_accuracy = np.mean([r.run.test_accuracy for r in runs])
   test_loss = np.mean([r.run.test_loss for r in runs])
   train_loss, val_loss = figures.mean_series(runs, 'train_loss'), figures.mean_series(runs, 'val_loss')
@@ -99,7 +100,7 @@ def each_configuration(grouped: dict[str, list[MemberRecord]], config,
            f'{OVERFIT_RISE:.0%} above its minimum, reached before {OVERFIT_EARLY:.0%} of the '
            f'epochs; *underfits* when final training accuracy is below '
            f'{UNDERFIT_ACCURACY:.0%}; *does not learn* below {CHANCE_ACCURACY:.0%} test '
-           'accuracy.', '']
+           f'accuracy; *diverged* when {divergence.RULE}.', '']
   for label, runs in grouped.items():
     runs = sorted(runs, key=lambda r: r.seed)
     slug = results.slug(label)

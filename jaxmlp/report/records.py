@@ -11,6 +11,7 @@ a `version`; files without one (version 1) load the same.
 import dataclasses
 from typing import Any
 
+from jaxmlp.core import divergence
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.studies import study as study_lib
 
@@ -54,9 +55,10 @@ def best_epoch(history: History, objective: str) -> int | None:
 
 def diverged(history: History, test_loss: float | None = None,
              tested: bool = False) -> bool:
-  """A training or validation loss, or the test loss where tested, was not finite."""
+  """The member's losses (training first, then validation, and test where tested)
+  break core/divergence.py's RULE."""
   losses = history['train_loss'] + history['val_loss'] + ([test_loss] if tested else [])
-  return any(v is None for v in losses)
+  return divergence.diverged(losses)
 
 
 @dataclasses.dataclass(frozen=True)

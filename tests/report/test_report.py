@@ -111,8 +111,9 @@ def test_describe_names_the_pattern_from_the_numbers():
   assert configurations.describe(_runs([good], test_accuracy=0.1135)).startswith('Does not learn')
   diverged = _runs([good, good])
   diverged[1] = dataclasses.replace(diverged[1], diverged=True)
-  assert configurations.describe(diverged) == ('Diverged in 1 of 2 seeds: the loss became NaN or '
-                                       'infinite.')
+  assert configurations.describe(diverged) == (
+      'Diverged in 1 of 2 seeds: a loss became NaN or infinite, exceeded sqrt(float32 max) '
+      "= 1.8e+19, or grew to over 1e+06 times the first epoch's training loss.")
 
 
 def test_metrics_match_a_direct_computation():
