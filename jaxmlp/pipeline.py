@@ -10,9 +10,11 @@ import ml_collections
 
 from jaxmlp.core import train
 from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
 from jaxmlp.engine import hosts
 from jaxmlp.engine import interrupt
+from jaxmlp.engine import lock as lock_lib
 from jaxmlp.engine import plan
 from jaxmlp.engine import runner
 from jaxmlp.errors import UserError
@@ -59,14 +61,37 @@ def require_fit(search: base.Search, config: ml_collections.ConfigDict,
                      flag=demand.flag)
 
 
+def study_lock(config: ml_collections.ConfigDict, output_dir: Path,
+               worker_id: int = 0) -> lock_lib.StudyLock:
+  """The lock a run of `config` holds on its study folder: the folder's own, or, for
+  Optuna's workers (which share a study folder by design), its worker id's."""
+  return lock_lib.StudyLock(output_dir / config.name,
+                            worker_id if config.search == 'optuna' else None)
+
+
 def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, output_dir: Path,
               command: str, source: Path | None = None, **settings) -> Path | None:
   """One study: its search, then its final retraining if it has one; returns the report
   (written by process 0; None on the others, and for an Optuna worker that only
-  searches). `settings`: runner.Settings' fields (checkpoints, progress, storage...)."""
+  searches). `settings`: runner.Settings' fields (checkpoints, progress, storage...).
+  The study folder is locked for this run (see engine/lock.py) until it returns or
+  raises: a second run into it is refused before it reads or writes anything there."""
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
   search = registry.search_named(config.search)
   require_fit(search, config, split)
+  lock = study_lock(config, output_dir, settings.get('worker_id', 0))
+  hosts.from_primary(lock.acquire)   # process 0 alone touches the folder
+  try:
+    return _run_locked(search, config, split, output_dir=output_dir, command=command,
+                       source=source, **settings)
+  finally:
+    checkpoint_lib.finish_writes()   # before the lock goes: the folder is still ours
+    lock.release()
+
+
+def _run_locked(search: base.Search, config: ml_collections.ConfigDict,
+                split: data_lib.Split, *, output_dir: Path, command: str,
+                source: Path | None, **settings) -> Path | None:
   settings, data = runner.start(config, split, output_dir, **settings)
   outcome = search.run(config, settings, data)
   if outcome is None:

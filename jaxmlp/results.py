@@ -81,7 +81,8 @@ def export(study_dir: str, fmt: str, output: str | None = None,
   read = frames.read_history if history else frames.read_results
   content = table_bytes(read(Path(study_dir)), fmt)
   if output:
-    Path(output).write_bytes(content)
+    from jaxmlp.report import results as results_lib   # pylint: disable=g-import-not-at-top
+    results_lib.write_atomic(Path(output), content)
   else:
     sys.stdout.buffer.write(content)
     sys.stdout.flush()

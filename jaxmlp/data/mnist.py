@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxmlp.data import idx
 from jaxmlp.data import mnist_files
+from jaxmlp.engine import faults
 # The split's types are part of this module's interface: callers write data.Split.
 from jaxmlp.data.types import Mnist, Split  # pylint: disable=unused-import
 # Callers catch data.DataError, so it stays part of this module's interface.
@@ -160,4 +161,5 @@ def load_split(run, data_dir: str | None = None) -> Split:
   validation_split and data_limit (a ConfigDict or a dict)."""
   run = dict(run)
   mnist = load(run['data_source'], data_dir, verify_checksums=run['data_checksums'])
+  faults.passed('data')   # a test's kill lands once the data is loaded
   return head(split(mnist, run['validation_split']), run['data_limit'])

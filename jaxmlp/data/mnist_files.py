@@ -140,28 +140,53 @@ def _ensure_cache(cache: pathlib.Path) -> None:
         f'--data_dir=FOLDER holding the four MNIST files') from e
 
 
+def _not_a_folder(folder: pathlib.Path) -> DataError:
+  return DataError(
+      f'the MNIST folder {folder} is a file, not a folder: pass --data_dir=FOLDER (or set '
+      'MNIST_DIR=FOLDER) naming the folder that holds the four MNIST IDX files')
+
+
+def _partial_error(folder: pathlib.Path, missing: Sequence[str], cache: pathlib.Path,
+                   reason: str) -> DataError:
+  names = ' and '.join(f'{n}[.gz]' for n in missing)
+  return DataError(
+      f'{folder} lacks {names} (it holds the other MNIST files), which is not in the '
+      f'cache {cache} either and could not be downloaded ({reason}): put {names} in '
+      f'{folder}')
+
+
 def locate(folder: pathlib.Path, cache: pathlib.Path, mirrors: Sequence[str],
            timeout_s: float) -> tuple[dict[str, pathlib.Path], str]:
   """Returns the four paths and the fix to suggest if one turns out corrupt.
 
   A complete user folder is used as-is, even if corrupt: silently replacing
-  data the user pointed at would hide the problem.
+  data the user pointed at would hide the problem. A folder that lacks some files
+  keeps the ones it has; the others come from the cache, downloaded if need be, and
+  a failure names the files the folder lacks.
   """
+  if folder.exists() and not folder.is_dir():
+    raise _not_a_folder(folder)
   found = _find_all(folder)
   if all(found.values()):
     return {n: p for n, p in found.items() if p}, idx.DEFAULT_FIX
-  if any(found.values()):
+  partial = any(found.values()) and folder != cache
+  if partial:
     missing = [n for n, p in found.items() if p is None]
-    logging.warning('%s lacks %s; using the cache %s instead', folder,
+    logging.info('%s lacks %s; taking it from the cache %s', folder,
                     ', '.join(missing), cache)
-  found = _find_all(cache)
-  paths = {n: p for n, p in found.items() if p}
-  missing = [n for n in found if n not in paths]
+  if cache.exists() and not cache.is_dir():
+    raise _not_a_folder(cache)
+  cached = _find_all(cache)
+  paths = {n: p for n, p in found.items() if p} if partial else {}
+  paths.update({n: p for n, p in cached.items() if p and n not in paths})
+  missing = [n for n in idx.FILES.values() if n not in paths]
   if missing:
     _ensure_cache(cache)
   for name in missing:
     reason = _download(name, cache, mirrors, timeout_s)
     if reason is not None:
+      if partial:
+        raise _partial_error(folder, [n for n in missing if n not in paths], cache, reason)
       raise _offline_error([folder, cache], reason)
     paths[name] = cache / f'{name}.gz'
-  return paths, 'delete it so it is downloaded again'
+  return paths, (idx.DEFAULT_FIX if partial else 'delete it so it is downloaded again')

@@ -1,8 +1,11 @@
 """Deterministic faults for tests: `JAXMLP_FAULT=POINT:N[:SIGNAL]` sends this process
 SIGNAL (default KILL, as `kill -9` does) when it passes POINT for the Nth time.
 
-Points: `epoch` (an epoch's history is recorded and its checkpoint decided),
-`program` (a program's members are written), `trial` (a search told a trial's result).
+Points, in a run's order: `data` (the data is loaded), `compile` (a program is
+compiled), `epoch` (an epoch's history is recorded and its checkpoint decided), `save`
+(a checkpoint's write has started and goes on in the background), `program` (a
+program's members are written), `trial` (a search told a trial's result), `report`
+(the report is being written: its figures are drawn, report.md not yet).
 Tests stop a run at an exact place this way instead of polling a live process and
 killing it at whatever moment the poll happens to see.
 """
@@ -11,7 +14,7 @@ import os
 import signal
 
 ENV = 'JAXMLP_FAULT'
-POINTS = ('epoch', 'program', 'trial')
+POINTS = ('data', 'compile', 'epoch', 'save', 'program', 'trial', 'report')
 _passed: dict[str, int] = {}
 
 

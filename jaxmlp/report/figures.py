@@ -1,6 +1,7 @@
 """The study's figures as PNG files (headless): learning curves, weight violins,
 the configurations' results, and a normalized confusion matrix."""
 
+import io
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import seaborn as sns
 
 from jaxmlp.report import records as records_lib
+from jaxmlp.report import results
 
 TRAIN, VALIDATION = '#1f77b4', '#ff7f0e'
 VIOLIN_SAMPLES = 20_000
@@ -44,10 +46,12 @@ def layers(params: dict) -> list[tuple[str, str]]:
       ('output', 'output layer')]
 
 
-def _save(fig, path: Path) -> Path:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path, dpi=110, bbox_inches='tight')
+def save(fig, path: Path) -> Path:
+  """Writes `fig` as a PNG atomically: a fault mid-write leaves the previous file."""
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png', dpi=110, bbox_inches='tight')
   plt.close(fig)
+  results.write_atomic(path, buffer.getvalue())
   return path
 
 
@@ -92,7 +96,7 @@ def learning_curves(runs: list[records_lib.MemberRecord], title: str, path: Path
   if len(set(lengths)) > 1:
     seeds += '; dotted: a seed stopped early'
   top.set_title(f'{title}\n({seeds})', fontsize=11)
-  return _save(fig, path)
+  return save(fig, path)
 
 
 def overlaid_curves(configurations: list[tuple[str, list[records_lib.MemberRecord]]], objective: str,
@@ -114,7 +118,7 @@ def overlaid_curves(configurations: list[tuple[str, list[records_lib.MemberRecor
     axis.grid(alpha=0.3)
   top.legend(fontsize=7, loc='lower right')
   top.set_title(f'{title}\n(ranked by {objective}; mean over seeds)', fontsize=11)
-  return _save(fig, path)
+  return save(fig, path)
 
 
 def weight_violins(initial: dict, final: dict, title: str, path: Path) -> Path:
@@ -145,7 +149,7 @@ def weight_violins(initial: dict, final: dict, title: str, path: Path) -> Path:
     axis.grid(alpha=0.3, axis='y')
   fig.suptitle(f'{title}: weights before and after training', fontsize=11)
   fig.tight_layout()
-  return _save(fig, path)
+  return save(fig, path)
 
 
 def configurations(labels: list[str], means: np.ndarray, stds: np.ndarray, metric: str,
@@ -166,7 +170,7 @@ def configurations(labels: list[str], means: np.ndarray, stds: np.ndarray, metri
   axis.set_xlabel(f'{metric} (mean ± std over seeds)')
   axis.set_title(title, fontsize=11)
   axis.grid(alpha=0.3, axis='x')
-  return _save(fig, path)
+  return save(fig, path)
 
 
 def confusion(cm_normalized: np.ndarray, title: str, path: Path) -> Path:
@@ -178,4 +182,4 @@ def confusion(cm_normalized: np.ndarray, title: str, path: Path) -> Path:
   axis.set_xlabel('predicted digit')
   axis.set_ylabel('actual digit')
   axis.set_title(title, fontsize=11)
-  return _save(fig, path)
+  return save(fig, path)

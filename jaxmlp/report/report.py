@@ -3,14 +3,24 @@ the index of `--study=all`. What a section says is the search outcome's business
 (search/base.Outcome); this module lays out the page around it."""
 
 import ast
-import json
+import re
 import subprocess
 from pathlib import Path
 
+from jaxmlp.engine import faults
 from jaxmlp.report import records as records_lib
 from jaxmlp.report import results
 from jaxmlp.report import summaries
 from jaxmlp.report import test_set
+from jaxmlp.studies import run_identity
+
+# A URL's password (scheme://user:PASSWORD@host): a report is shared, a password is not.
+_PASSWORD = re.compile(r'\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@', re.IGNORECASE)
+
+
+def mask_passwords(text: str) -> str:
+  """`text` with every URL's password replaced by ***, as SQLAlchemy renders it."""
+  return _PASSWORD.sub(r'\1***@', text)
 
 
 def git_revision() -> str:
@@ -30,7 +40,7 @@ def _docstring(source: Path | None) -> str:
 
 
 def _what_ran(study_dir: Path, command: str, what: str, cost: str) -> list[str]:
-  run = json.loads((study_dir / 'run.json').read_text())
+  run = run_identity.read(study_dir)
   return [
       '## What ran', '',
       f'- command: `{command}`',
@@ -54,8 +64,9 @@ def write_report(study_dir: Path, config, split, *, command: str, outcome,
   if final:
     lines += test_set.final_model_section(final, config, split, study_dir)
   lines += outcome.report_appendix(config, study_dir)
+  faults.passed('report')   # a test's kill lands with the figures drawn, report.md not
   path = study_dir / 'report.md'
-  results.write_atomic(path, '\n'.join(lines) + '\n')
+  results.write_atomic(path, mask_passwords('\n'.join(lines) + '\n'))
   return path
 
 
@@ -68,5 +79,5 @@ def write_index(output_dir: Path, studies: list[tuple[str, Path]], command: str)
     lines += [f'## [{name}]({study_dir.relative_to(output_dir)}/report.md)', '',
               summaries.summary_markdown([r for r in records if r]), '']
   path = output_dir / 'report.md'
-  results.write_atomic(path, '\n'.join(lines) + '\n')
+  results.write_atomic(path, mask_passwords('\n'.join(lines) + '\n'))
   return path

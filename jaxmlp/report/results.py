@@ -2,7 +2,9 @@
 and run metadata.
 
 Every file is written to a temporary name and renamed, so an interrupted run
-never leaves a half-written result.
+never leaves a half-written result, and a write that fails (a full disk, a read-only
+folder) leaves the previous file as it was and stops the run with one line. A file
+that cannot be read back (damaged on disk) is named, with how to regenerate it.
 """
 
 import json
@@ -18,7 +20,7 @@ import numpy as np
 
 from jaxmlp.report import records
 from jaxmlp.studies import study as study_lib
-from jaxmlp.errors import UserError
+from jaxmlp.errors import UserError, cannot_write
 
 
 RESULT_FILE = 'result.json'
@@ -28,17 +30,21 @@ PARAMS_FILE = 'params.msgpack'
 def write_atomic(path: Path, content: str | bytes) -> None:
   if jax.process_index() != 0:
     return  # on several hosts, every host holds every result; one writes them
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+  tmp = None
   try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     with os.fdopen(fd, 'wb' if isinstance(content, bytes) else 'w') as f:
       f.write(content)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise
+    tmp = None
+  except OSError as e:
+    raise UserError(cannot_write(path, e)) from None
+  finally:
+    if tmp is not None:   # the previous file, if any, is untouched
+      Path(tmp).unlink(missing_ok=True)
 
 
 def finite(x):
@@ -77,11 +83,23 @@ def write_member(directory: Path, record: records.MemberRecord,
   write_record(directory, record)
 
 
+def _damaged(path: Path, error: Exception) -> UserError:
+  why = ' '.join(f'{type(error).__name__}: {error}'.split())[:200]
+  return UserError(f'{path} is damaged ({why}): delete the folder {path.parent} and rerun '
+                   'the command that trained it (the same command) to train that member '
+                   'again')
+
+
 def read_result(directory: Path) -> dict[str, Any] | None:
   """A finished member's result.json as JSON (e.g. to send to other hosts, then
   MemberRecord.from_json), or None if it has not finished."""
   path = directory / RESULT_FILE
-  return json.loads(path.read_text()) if path.is_file() else None
+  if not path.is_file():
+    return None
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError) as e:
+    raise _damaged(path, e) from None
 
 
 def read_member(directory: Path) -> records.MemberRecord | None:
@@ -92,7 +110,16 @@ def read_member(directory: Path) -> records.MemberRecord | None:
 
 def load_params(directory: Path) -> dict[str, Any]:
   """{'initial': params, 'final': params, 'best': params} of a finished member."""
-  return flax.serialization.msgpack_restore((directory / PARAMS_FILE).read_bytes())
+  path = directory / PARAMS_FILE
+  try:
+    params = flax.serialization.msgpack_restore(path.read_bytes())
+  except Exception as e:  # pylint: disable=broad-except
+    # msgpack raises ValueError, ExtraData, its own exceptions or TypeError on
+    # truncated or corrupted bytes.
+    raise _damaged(path, e) from None
+  if not isinstance(params, dict) or not {'initial', 'final', 'best'} <= set(params):
+    raise _damaged(path, ValueError('it does not hold initial, final and best weights'))
+  return params
 
 
 def load_member(directory: Path):

@@ -59,7 +59,6 @@ def what_ran(search: OptunaOutcome, config) -> tuple[str, str]:
 
 def _plots(study: optuna.Study, figure_dir: Path) -> list[Path]:
   """Optuna's own matplotlib plots, as PNG."""
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   from optuna.visualization import matplotlib as vm  # pylint: disable=g-import-not-at-top
   figure_dir.mkdir(parents=True, exist_ok=True)
   plots = [('optuna_history.png', lambda: vm.plot_optimization_history(study)),
@@ -75,9 +74,7 @@ def _plots(study: optuna.Study, figure_dir: Path) -> list[Path]:
       except (ValueError, RuntimeError):  # e.g. importances of a single parameter
         continue
       figure = np.ravel(axes)[0].figure
-      figure.savefig(figure_dir / name, dpi=110, bbox_inches='tight')
-      plt.close(figure)
-      written.append(figure_dir / name)
+      written.append(figures.save(figure, figure_dir / name))
   return written
 
 

@@ -96,4 +96,5 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
   return optuna_report.OptunaOutcome(
       optuna_space.configuration_of(worker.fields, best.params), records, study,
       worker.programs_built, time.monotonic() - worker.started, best,
-      str(storage or (settings.study_dir / optuna_study.STORAGE_FILE).absolute()))
+      optuna_study.shown(storage)
+      or str((settings.study_dir / optuna_study.STORAGE_FILE).absolute()))

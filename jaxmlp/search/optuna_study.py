@@ -183,6 +183,55 @@ def _dead(trial: optuna.trial.FrozenTrial) -> bool:
   return time.time() - beat > STALE_S
 
 
+def shown(storage: str | None) -> str | None:
+  """`storage` as messages, run.json and the report may show it: an RDB URL with its
+  password masked (SQLAlchemy's own rendering); a journal file's path as it is."""
+  if not storage or '://' not in storage:
+    return storage
+  try:
+    from sqlalchemy.engine import make_url  # pylint: disable=g-import-not-at-top
+    return make_url(storage).render_as_string(hide_password=True)
+  except Exception:  # pylint: disable=broad-except
+    # Not a URL SQLAlchemy can parse: hide whatever sits between '://' and '@'.
+    scheme, _, rest = storage.partition('://')
+    return f'{scheme}://***@{rest.rpartition("@")[2]}' if '@' in rest else storage
+
+
+def _scrubbed(text: str, storage: str | None) -> str:
+  """`text` (an error's message) without the password of `storage` in it."""
+  if storage and '://' in storage:
+    text = text.replace(storage, shown(storage))
+    try:
+      from sqlalchemy.engine import make_url  # pylint: disable=g-import-not-at-top
+      password = make_url(storage).password
+    except Exception:  # pylint: disable=broad-except
+      password = storage.partition('://')[2].rpartition('@')[0].partition(':')[2]
+    if password:
+      text = text.replace(str(password), '***')
+  return text
+
+
+def _lasting(error: Exception) -> bool:
+  """An error that trying again cannot cure (so there is no point waiting)."""
+  text = str(error).lower()
+  return isinstance(error, ImportError) or type(error).__name__ in (
+      'ArgumentError', 'NoSuchModuleError') or any(
+          words in text for words in ('not a database', 'malformed', 'unable to open'))
+
+
+def open_failure(error: Exception, study_dir: Path, storage: str | None) -> UserError:
+  """One line for a study that cannot be opened: the storage given (password masked),
+  or the study folder's own database, which is then damaged."""
+  why = _scrubbed(' '.join(f'{type(error).__name__}: {error}'.split()), storage)[:300]
+  if storage:
+    return UserError(f'the Optuna storage {shown(storage)} could not be opened ({why}): '
+                     'check --storage (the URL, the server, its driver installed)')
+  path = study_dir / STORAGE_FILE
+  return UserError(f'the Optuna study database {path} could not be opened ({why}): it is '
+                   'damaged or not an SQLite file: restore it from a copy, or move it '
+                   'aside to start the search over')
+
+
 def open_study(config, study_dir: Path, storage: str | None, worker_id: int,
                attempts: int = 5) -> optuna.Study:
   """The study, created by the first worker to come (workers that start together on
@@ -197,8 +246,6 @@ def open_study(config, study_dir: Path, storage: str | None, worker_id: int,
           load_if_exists=True)
     except Exception as e:  # pylint: disable=broad-except
       # SQLAlchemy's errors on a database another worker is creating, or a bad URL.
-      if attempt == attempts - 1:
-        raise UserError(f'the Optuna storage {storage or study_dir / STORAGE_FILE} could not '
-                        f'be opened ({type(e).__name__}: {str(e).splitlines()[0]}): check '
-                        '--storage') from e
+      if attempt == attempts - 1 or _lasting(e):
+        raise open_failure(e, study_dir, storage) from None
       time.sleep(0.5 + attempt)

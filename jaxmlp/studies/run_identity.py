@@ -93,7 +93,7 @@ def claim(study_dir: Path, config: ml_collections.ConfigDict) -> None:
   def check():
     path = study_dir / RUN_FILE
     if path.is_file():
-      stored = json.loads(path.read_text())
+      stored = read(study_dir)
       theirs = _tuples(stored.get('config') or {})
       refused, added = differences(theirs, mine)
       if refused:
@@ -115,4 +115,16 @@ def claim(study_dir: Path, config: ml_collections.ConfigDict) -> None:
 
 
 def read(study_dir: Path) -> dict[str, Any]:
-  return json.loads((study_dir / RUN_FILE).read_text())
+  """run.json's content; a damaged one is named with what to do (it is written
+  atomically, so only the disk or a hand edit damages it)."""
+  path = study_dir / RUN_FILE
+  try:
+    stored = json.loads(path.read_text())
+    if not isinstance(stored, dict):
+      raise ValueError('it holds no JSON object')
+    return stored
+  except (OSError, ValueError) as e:
+    why = ' '.join(f'{type(e).__name__}: {e}'.split())[:200]
+    raise UserError(f'{path} is damaged ({why}): restore it from a copy, or delete '
+                    f'{study_dir} to start over (without run.json its results cannot be '
+                    'matched to a run)') from None

@@ -11,6 +11,7 @@ import http.server
 import shutil
 import threading
 
+import numpy as np
 import pytest
 
 from jaxmlp.data import mnist as data
@@ -171,3 +172,43 @@ def test_dropped_connection_leaves_nothing_in_cache(mnist_dir, tmp_path):
     thread.join(timeout=5)
   idx_helpers.one_line_error(e)
   assert list((tmp_path / 'cache').iterdir()) == []
+
+
+# A data folder that is a file, and one that lacks a single file.
+
+
+def test_a_data_folder_that_is_a_file_is_one_line(tmp_path):
+  (tmp_path / 'mnist').write_text('')
+  with pytest.raises(DataError) as e:
+    data.load_idx(str(tmp_path / 'mnist'), cache_dir=tmp_path / 'cache', mirrors=[])
+  assert idx_helpers.one_line_error(e) == (
+      f'the MNIST folder {tmp_path / "mnist"} is a file, not a folder: pass '
+      '--data_dir=FOLDER (or set MNIST_DIR=FOLDER) naming the folder that holds the four '
+      'MNIST IDX files')
+
+
+def test_a_missing_test_labels_file_is_named(mnist_dir, tmp_path):
+  folder = tmp_path / 'data'
+  folder.mkdir()
+  for name in idx_helpers.NAMES:
+    if name != 't10k-labels-idx1-ubyte':
+      shutil.copy(mnist_dir / f'{name}.gz', folder)
+  with pytest.raises(DataError) as e:
+    data.load_idx(str(folder), cache_dir=tmp_path / 'cache',
+                  mirrors=[f'http://127.0.0.1:{idx_helpers.closed_port()}/'], timeout_s=5)
+  message = idx_helpers.one_line_error(e)
+  assert message.startswith(f'{folder} lacks t10k-labels-idx1-ubyte[.gz] (it holds the '
+                            'other MNIST files)')
+  assert message.endswith(f'put t10k-labels-idx1-ubyte[.gz] in {folder}')
+  assert 'train-images' not in message   # the download of that one file failed, nothing else
+
+
+def test_a_folder_lacking_one_file_takes_it_from_the_cache(mnist, mnist_dir, tmp_path):
+  folder, cache = tmp_path / 'data', tmp_path / 'cache'
+  folder.mkdir()
+  cache.mkdir()
+  for name in idx_helpers.NAMES:
+    shutil.copy(mnist_dir / f'{name}.gz',
+                cache if name == 't10k-labels-idx1-ubyte' else folder)
+  loaded = data.load_idx(str(folder), cache_dir=cache, mirrors=[])
+  np.testing.assert_array_equal(loaded.test_labels, mnist.test_labels)

@@ -155,3 +155,12 @@ def test_hyperband_report_with_the_final_model(tmp_path):
   again = _launch(args, tmp_path)
   assert again.returncode == 0, again.stderr
   assert again.stdout.count('complete on disk, skipped') == 3  # 2 rounds + final
+
+
+def test_a_report_never_shows_a_storage_password():
+  from jaxmlp.report import report   # pylint: disable=import-outside-toplevel
+  line = ('- command: `python -m jaxmlp.launch --storage=postgresql://alice:s3cr3t@db:5432/s '
+          '--data_dir=/data` (storage mysql+pymysql://bob:pw@h/s, sqlite:////r/optuna.db)')
+  assert report.mask_passwords(line) == (
+      '- command: `python -m jaxmlp.launch --storage=postgresql://alice:***@db:5432/s '
+      '--data_dir=/data` (storage mysql+pymysql://bob:***@h/s, sqlite:////r/optuna.db)')

@@ -2,8 +2,11 @@
 counts each configuration once."""
 
 import optuna
+import pytest
 
+from jaxmlp.errors import UserError
 from jaxmlp.search import optuna_study
+from jaxmlp.studies import study
 
 
 def _study() -> optuna.Study:
@@ -150,3 +153,46 @@ def test_a_queued_retry_holds_its_place_in_the_budget():
   retry = study.ask(space)
   assert retry.user_attrs['retry_of'] == 0 and optuna_study.within_budget(study, retry, 2)
   assert retry.params == {'lr': 1e-3} and optuna_study.counted(study) == 2
+
+
+# Secrets and damaged storage: one line, the password never shown.
+
+SECRET_URL = 'postgresql://alice:s3cr3t-pw@127.0.0.1:1/studies'
+
+
+def test_a_storage_url_is_shown_with_its_password_masked():
+  assert optuna_study.shown(SECRET_URL) == 'postgresql://alice:***@127.0.0.1:1/studies'
+  assert optuna_study.shown('/runs/study.log') == '/runs/study.log'
+  assert optuna_study.shown(None) is None
+  assert 's3cr3t' not in optuna_study.shown('weird://alice:s3cr3t@[bad')
+
+
+def test_an_unreachable_storage_never_echoes_its_password(tmp_path, monkeypatch):
+  config = study.make_config(name='s', search='optuna')
+  with pytest.raises(UserError) as e:   # no driver installed here, or no server
+    optuna_study.open_study(config, tmp_path, SECRET_URL, worker_id=0, attempts=1)
+  assert 's3cr3t' not in str(e.value) and str(e.value).endswith('check --storage (the '
+                                                                'URL, the server, its driver installed)')
+  assert str(e.value).startswith('the Optuna storage postgresql://alice:***@127.0.0.1:1/'
+                                 'studies could not be opened (')
+
+  def echoing(**kwargs):   # a driver whose error repeats the URL it was given
+    raise RuntimeError(f'could not connect to {SECRET_URL} (password s3cr3t-pw refused)')
+
+  monkeypatch.setattr(optuna, 'create_study', echoing)
+  with pytest.raises(UserError) as e:
+    optuna_study.open_study(config, tmp_path, SECRET_URL, worker_id=0, attempts=1)
+  assert 's3cr3t' not in str(e.value) and 'alice:***@127.0.0.1' in str(e.value)
+
+
+def test_a_damaged_study_database_is_named_without_blaming_storage(tmp_path):
+  config = study.make_config(name='s', search='optuna')
+  (tmp_path / optuna_study.STORAGE_FILE).write_bytes(b'SQLite format 3\0' + b'\xff' * 600)
+  with pytest.raises(UserError) as e:
+    optuna_study.open_study(config, tmp_path, None, worker_id=0)
+  message = str(e.value)
+  assert message.startswith(f'the Optuna study database {tmp_path / "optuna.db"} could not '
+                            'be opened (')
+  assert message.endswith('it is damaged or not an SQLite file: restore it from a copy, or '
+                          'move it aside to start the search over')
+  assert '--storage' not in message and '\n' not in message
