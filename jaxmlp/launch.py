@@ -10,26 +10,23 @@ makes a member field a sweep axis (see jaxmlp/overrides.py); --config.arm=NAME r
 one arm of a study.
 """
 
-import os
 import shlex
 import sys
 from pathlib import Path
 
 from absl import app
 from absl import flags
-import jax
 import ml_collections
 
 from jaxmlp.engine import checkpoint as checkpoint_lib
+from jaxmlp import api
 from jaxmlp import cli
-from jaxmlp.data import mnist as data_lib
-from jaxmlp.engine import devices
 from jaxmlp.engine import hosts
 from jaxmlp.engine import interrupt
 from jaxmlp.studies import overrides as overrides_lib
 from jaxmlp.search import registry
 from jaxmlp.studies import study as study_lib
-from jaxmlp.errors import UserError
+from jaxmlp.errors import UserError, cannot_write
 
 
 ALL = 'all'
@@ -63,6 +60,10 @@ _COMPILATION_CACHE = flags.DEFINE_string(
     '~/.cache/jaxmlp/jax_cache); off: no cache. The cache never changes the numbers.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar per compiled '
                               'program; --progress=false for logs and CI.')
+_TENSORBOARD = flags.DEFINE_bool(
+    'tensorboard', True, 'Write live TensorBoard event files (a run per member, its '
+    'hyperparameters in the HParams dashboard) to OUTPUT_DIR/STUDY/tensorboard: watch '
+    'with tensorboard --logdir OUTPUT_DIR/STUDY. --tensorboard=false: none.')
 _CHECKPOINT_EVERY = flags.DEFINE_string('checkpoint_every', 'auto', checkpoint_lib.POLICY_HELP)
 _STORAGE = flags.DEFINE_string(
     'storage', None, '--search=optuna: where the Optuna study lives: an RDB URL '
@@ -147,18 +148,9 @@ def parse_flags(argv: list[str]) -> list[str]:
 def configure(config: ml_collections.ConfigDict,
               overrides: list[tuple[str, str]] = ()) -> ml_collections.ConfigDict:
   """The study's config with the command line's overrides and shorthands applied."""
-  config = overrides_lib.apply(config, list(overrides))
-  with config.unlocked():
-    for field, flag in _SHORTHANDS.items():
-      if not flag.present:
-        continue
-      config[field] = flag.value
-      if field == 'epochs':
-        config.final_epochs = flag.value if config.final_epochs else 0
-        for arm in config.arms.values():
-          if 'epochs' in arm:
-            arm.epochs = flag.value
-  return config
+  return overrides_lib.apply_shorthands(
+      overrides_lib.apply(config, list(overrides)),
+      {field: flag.value for field, flag in _SHORTHANDS.items() if flag.present})
 
 
 def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
@@ -168,82 +160,32 @@ def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
           for n in names]
 
 
-def default_compilation_cache() -> Path:
-  """$XDG_CACHE_HOME/jaxmlp/jax_cache, the per-user cache folder."""
-  base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
-  return Path(base) / 'jaxmlp' / 'jax_cache'
-
-
-def use_compilation_cache(setting: str | None) -> None:
-  """Turns JAX's persistent compilation cache on in `setting` (a folder; None: the
-  default one), or leaves it off for 'off'."""
-  if setting == 'off':
-    return
-  if setting == '':
-    raise UserError('--compilation_cache needs a folder, or off')
-  jax.config.update('jax_compilation_cache_dir',
-                    str(Path(setting) if setting else default_compilation_cache()))
-  # This model's programs compile in seconds and are small: cache every one of them.
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-  jax.config.update('jax_persistent_cache_min_entry_size_bytes', -1)
-
-
-def _start_processes() -> None:
-  """One process per host (launch/): members shard over every device of every host."""
-  if os.environ.get('JAXMLP_DISTRIBUTED') != '1':
-    return
-  # Under SLURM, jax would give each process only GPU $SLURM_LOCALID; the sbatch
-  # launcher lists all of the node's GPUs instead.
-  ids = os.environ.get('JAXMLP_LOCAL_DEVICE_IDS')
-  explicit = {k: int(os.environ[e]) for k, e in (('num_processes', 'JAXMLP_NUM_PROCESSES'),
-                                                 ('process_id', 'JAXMLP_PROCESS_ID'))
-              if os.environ.get(e)}
-  if os.environ.get('JAX_PLATFORMS', '').startswith('cpu'):
-    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-  jax.distributed.initialize(local_device_ids=[int(i) for i in ids.split(',')] if ids else None,
-                             **explicit)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.quiet_logs()
-  # Imported here: the training and report modules (matplotlib, seaborn, scipy) take
-  # seconds to import, and --help or a bad flag needs none of them.
-  from jaxmlp import pipeline  # pylint: disable=import-outside-toplevel
-  from jaxmlp.report import report  # pylint: disable=import-outside-toplevel
   command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
   output_dir = Path(_OUTPUT_DIR.value)
   try:
-    policy = checkpoint_lib.Policy.parse(_CHECKPOINT_EVERY.value)
-    use_compilation_cache(_COMPILATION_CACHE.value)
     studies = _studies()
-    for config, _ in studies:
-      pipeline.check_study(config, study_lib.training_rows(config))
-    _start_processes()
-    devices.use_cpu_cores(_CPU_DEVICES.value)
-    splits = {}
-    for config, _ in studies:
-      key = (config.data_source, config.data_checksums, config.validation_split,
-             config.data_limit)
-      if key not in splits:
-        splits[key] = data_lib.load_split(config, _DATA_DIR.value)
-      pipeline.check_study(config, len(splits[key].x_train))
-    for config, source in studies:
-      interrupt.raise_if_requested()
-      key = (config.data_source, config.data_checksums, config.validation_split,
-             config.data_limit)
-      path = pipeline.run_study(config, splits[key], output_dir=output_dir, command=command,
-                                source=source, checkpoint_every=policy,
-                                progress=_PROGRESS.value, storage=_STORAGE.value,
-                                worker_id=_WORKER_ID.value, search_only=_SEARCH_ONLY.value)
-      if path is not None:
-        print(f'report: {path}', flush=True)
+    api.run_configs(studies, output_dir=output_dir, command=command,
+                    data_dir=_DATA_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
+                    compilation_cache=_COMPILATION_CACHE.value, cpu_devices=_CPU_DEVICES.value,
+                    on_report=lambda path: print(f'report: {path}', flush=True),
+                    progress=_PROGRESS.value, tensorboard=_TENSORBOARD.value,
+                    storage=_STORAGE.value, worker_id=_WORKER_ID.value,
+                    search_only=_SEARCH_ONLY.value)
     if _STUDY.value == ALL and hosts.is_primary():
+      from jaxmlp.report import report  # pylint: disable=import-outside-toplevel
       done = [(config.name, output_dir / config.name) for config, _ in studies]
       print(f'index: {report.write_index(output_dir, done, command)}')
   except UserError as e:
     cli.fail(str(e))
+  except OSError as e:
+    # A write no check above covers (a figure, an event file) on a full disk or a
+    # folder made read-only mid-run: what was written before it stays.
+    cli.fail(cannot_write(Path(e.filename), e) if e.filename else
+             f'{e.strerror or e}: check that {output_dir} is writable and has room')
   except KeyboardInterrupt as e:
     stopped = e if isinstance(e, interrupt.Stopped) else interrupt.Stopped(2)
     where = f' {stopped.where};' if stopped.where else ''

@@ -22,6 +22,7 @@ from jaxmlp.engine import plan
 from jaxmlp.engine import program as engine
 from jaxmlp.report import records
 from jaxmlp.report import results
+from jaxmlp.report import tensorboard
 from jaxmlp.studies import run_identity
 from jaxmlp.studies import study as study_lib
 
@@ -103,6 +104,7 @@ class Settings:
   storage: str | None = None     # --search=optuna: the study's storage (default: a file)
   worker_id: int = 0             # which of several workers on one Optuna study
   search_only: bool = False      # an extra worker: search, no final model, no report
+  board: tensorboard.Board | None = None   # live TensorBoard runs (None: off)
 
 
 def _program_id(members: list[study_lib.Member], epochs: int, first_epoch: int,
@@ -168,6 +170,17 @@ def train_members(members: list[study_lib.Member], data: LazyDeviceData, *, conf
   return out
 
 
+def _best_val_accuracy(record: records.MemberRecord) -> float:
+  values = [v for v in record.history['val_accuracy'] if v is not None]
+  return max(values, default=0.0)
+
+
+def _mean(values: list[float | None]) -> float:
+  """The mean of the finite values (a diverged member's test accuracy is None)."""
+  finite = [v for v in values if v is not None and np.isfinite(v)]
+  return float(np.mean(finite)) if finite else float('nan')
+
+
 @dataclasses.dataclass
 class _GroupRun:
   """A group's programs as the runner runs them: checkpointed, each one's members
@@ -192,31 +205,51 @@ class _GroupRun:
     programs = plan.cut(structure, [bool(s) for s in saved],
                         self.config.max_members_per_program, data.nbytes, data.train_rows)
     bar = _Progress(self.name, self.epochs * len(programs), self.settings.progress)
+    # The line printed at the end is over the whole group: members found written on
+    # disk count as those trained now do.
+    for found in saved:
+      if found:
+        bar.best = max(bar.best, _best_val_accuracy(found[0]))
+    accuracy = [found[0].run.test_accuracy for found in saved if found]
     hparams = {f: np.array([m.hparams[f] for m in self.group]) for f in self.group[0].hparams}
     seeds = np.array([m.seed for m in self.group])
-    figures = dict(compile_s=0.0, fit_s=0.0, accuracy=[])
+    figures = dict(compile_s=0.0, fit_s=0.0)
     part = lambda p: _part(p.number, programs)
     lookups_before = dict(_cache_lookups)
+    board = tensorboard.GroupRuns(self.settings.board, self.group, self.dirs,
+                                  [p.members for p in programs], self.epochs,
+                                  self.first_epoch)
+
+    def on_epoch(done, total, metrics):
+      del total
+      bar(done, metrics)
+      board.epoch(done, metrics)
+
     try:
       for planned, result in plan.run(
           structure, tracking, programs, hparams, seeds, data.get(), self.epochs, data.mesh,
-          initial_params=initial_params, first_epoch=self.first_epoch,
-          on_epoch=lambda done, total, metrics: bar(done, metrics),
+          initial_params=initial_params, first_epoch=self.first_epoch, on_epoch=on_epoch,
           checkpoint_for=lambda p: self._checkpoint(p, part(p)),
           name_of=lambda p: f'[{self.title}] program {self.index}/{self.groups}{part(p)}'):
-        yield from self._write(planned, result)
+        for k, m, (record, weights) in self._write(planned, result):
+          board.finish(k, record.epochs_trained,
+                       dict(test_loss=record.run.test_loss,
+                            test_accuracy=record.run.test_accuracy,
+                            test_f1=record.run.test_f1))
+          yield m, (record, weights)
         faults.passed('program')
         figures['compile_s'] += float(result.compile_time_s[0])
         figures['fit_s'] += float(result.fit_time_s[0])
-        figures['accuracy'] += result.test_accuracy.tolist()
+        accuracy += result.test_accuracy.tolist()
     finally:
       bar.close()
+      board.close()
     ran_as = f' as {len(programs)} programs' if len(programs) > 1 else ''
     print(f'{self.name}: compiled in {figures["compile_s"]:.1f} s'
           f'{_cached_note(lookups_before)}, trained {self.epochs} '
           f'epochs in {figures["fit_s"]:.1f} s{ran_as}; test accuracy '
-          f'{np.mean(figures["accuracy"]) * 100:.2f}% (mean), best val acc {bar.best:.4f}',
-          flush=True)
+          f'{_mean(accuracy) * 100:.2f}% (mean of {len(accuracy)}), best val acc '
+          f'{bar.best:.4f}', flush=True)
 
   def _checkpoint(self, planned: plan.PlannedProgram, part: str):
     members = [self.group[k] for k in planned.members]
@@ -235,7 +268,7 @@ class _GroupRun:
                                      self.first_epoch)
       weights = engine.member(result, row)
       results.write_member(self.dirs[k], record, weights)
-      yield m, (record, weights['best'])
+      yield k, m, (record, weights['best'])
     self.checkpoints.pop(planned.number).delete()   # waits for its last write
 
 
@@ -249,7 +282,9 @@ def start(config: ml_collections.ConfigDict, split, output_dir: Path, **settings
   if hosts.is_primary():
     for stale in study_dir.rglob('.*.tmp'):  # a write cut short by a kill
       stale.unlink()
-  return Settings(study_dir, **settings), data
+  board = tensorboard.Board.for_study(
+      study_dir, config, enabled=settings.pop('tensorboard', True) and hosts.is_primary())
+  return Settings(study_dir, board=board, **settings), data
 
 
 def finish(settings: Settings) -> None:

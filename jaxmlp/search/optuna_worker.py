@@ -20,6 +20,7 @@ from jaxmlp.errors import UserError
 from jaxmlp.report import records as records_lib
 from jaxmlp.report import results
 from jaxmlp.report import summaries
+from jaxmlp.report import tensorboard
 from jaxmlp.search import optuna_space
 from jaxmlp.search import optuna_study
 from jaxmlp.studies import checks
@@ -54,6 +55,7 @@ class _Running:
   slots: list[int]                   # one per execution (seed)
   seeds: list[int]
   history: dict[str, list[np.ndarray]]  # name -> per epoch, one value per execution
+  runs: list[tensorboard.Run | None]  # TensorBoard, one per execution
 
 
 class OptunaWorker:
@@ -129,8 +131,18 @@ class OptunaWorker:
     seeds = [trial.number * self.config.seeds + s for s in range(self.config.seeds)]
     program.fill(slots, trial.number, seeds, [member.hparams] * len(slots))
     self.running.append(_Running(trial, member, program, slots, seeds,
-                                 {k: [] for k in train.EpochMetrics._fields}))
+                                 {k: [] for k in train.EpochMetrics._fields},
+                                 self._open_runs(trial, member, seeds)))
     return True
+
+  def _open_runs(self, trial: optuna.trial.Trial, member: study_lib.Member,
+                 seeds: list[int]) -> list[tensorboard.Run | None]:
+    board = self.settings.board
+    if board is None:
+      return [None] * len(seeds)
+    executions = [dataclasses.replace(member, seed=seed) for seed in seeds]
+    return [board.open(results.member_dir(self.settings.study_dir / 'trials', m),
+                       board.member_hparams(m, trial=trial.number), 1) for m in executions]
 
   def _ask(self) -> tuple[optuna.trial.Trial, study_lib.Member] | None:
     trial = self.study.ask(self.distributions)
@@ -182,6 +194,9 @@ class OptunaWorker:
         for name, values in metrics.items():
           run.history[name].append(values[run.slots])
         epoch = len(run.history['val_loss'])
+        if self.settings.board is not None:
+          self.settings.board.epoch(run.runs, epoch, {
+              name: values[run.slots] for name, values in metrics.items()})
         value = _nanmean(run.history[self.config.objective][-1])
         try:
           run.trial.report(float(value), step=epoch - 1)
@@ -193,6 +208,7 @@ class OptunaWorker:
         except optuna.exceptions.UpdateFinishedTrialError:
           # Another worker took this one's silence for death and failed the trial
           # (asked again): its slots go to the next trial.
+          self._close_runs(run)
           run.program.release(run.slots)
           self.running.remove(run)
       self.heartbeat()
@@ -218,12 +234,16 @@ class OptunaWorker:
       self.study.tell(run.trial, value)
     else:
       self.study.tell(run.trial, state=state)
-    for record in per_seed:
+    status = {optuna.trial.TrialState.COMPLETE: tensorboard.SUCCESS,
+              optuna.trial.TrialState.FAIL: tensorboard.FAILURE}.get(state, tensorboard.UNKNOWN)
+    for record, board_run in zip(per_seed, run.runs):
       told = dataclasses.replace(record.trial, state=state.name,
                                  value=value if math.isfinite(value) else None)
       record = dataclasses.replace(record, trial=told)
       results.write_record(results.member_dir(self.settings.study_dir / 'trials', record),
                            record)
+      if self.settings.board is not None:
+        self.settings.board.finish(board_run, record.epochs_trained, {}, status)
     run.program.release(run.slots)
     self.running.remove(run)
     faults.passed('trial')
@@ -250,7 +270,18 @@ class OptunaWorker:
     """On a stop request: this worker's trials are failed and asked again later."""
     for trial in [r.trial for r in self.running] + [t for t, _ in self.waiting]:
       optuna_study.interrupted(self.study, trial)
+    self.close_runs()
     self.running, self.waiting = [], []
+
+  def _close_runs(self, run: _Running) -> None:
+    for board_run in run.runs:
+      if board_run is not None:
+        board_run.close()
+
+  def close_runs(self) -> None:
+    """The TensorBoard runs of the trials still running (an error or a stop)."""
+    for run in self.running:
+      self._close_runs(run)
 
   def recover_stale(self) -> int:
     mine = {r.trial.number for r in self.running} | {t.number for t, _ in self.waiting}
@@ -258,17 +289,20 @@ class OptunaWorker:
 
   def run(self) -> None:
     self.recover_stale()
-    with interrupt.deferred():
-      while True:
-        self.refill()
-        if not self.running:
-          break
-        self.step()
-        if interrupt.requested() is not None:
-          self.abandon()
-          raise interrupt.Stopped(interrupt.requested(),
-                                  'its running trials are marked failed and asked again')
-        self.recover_stale()
+    try:
+      with interrupt.deferred():
+        while True:
+          self.refill()
+          if not self.running:
+            break
+          self.step()
+          if interrupt.requested() is not None:
+            self.abandon()
+            raise interrupt.Stopped(interrupt.requested(),
+                                    'its running trials are marked failed and asked again')
+          self.recover_stale()
+    finally:
+      self.close_runs()
 
 
 def _nanmean(values: np.ndarray) -> float:

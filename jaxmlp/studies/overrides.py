@@ -211,3 +211,23 @@ def apply(config: ml_collections.ConfigDict,
         if field in arm:
           arm[field] = value
   return config
+
+
+# Fields the command line also sets by a flag of their own (--seeds, --epochs...).
+SHORTHAND_FIELDS = ('seeds', 'epochs', 'search', 'final_batch_size', 'final_shuffle',
+                    'matmul_precision', 'data_source', 'data_checksums', 'data_limit')
+
+
+def apply_shorthands(config: ml_collections.ConfigDict,
+                     values: dict[str, Any]) -> ml_collections.ConfigDict:
+  """The config with the shorthands' values set: `epochs` sets the final model's
+  epochs too (where it has one), and every arm's that names its own."""
+  with config.unlocked():
+    for field, value in values.items():
+      config[field] = value
+      if field == 'epochs':
+        config.final_epochs = value if config.final_epochs else 0
+        for arm in config.arms.values():
+          if 'epochs' in arm:
+            arm.epochs = value
+  return config

@@ -12,29 +12,12 @@ import pytest
 import jaxmlp
 from jaxmlp.errors import UserError
 
-_TINY = ['--data_limit=600', '--progress=false']
-_STUDIES = {
-    'grid': ('baseline', ['--study=baseline', '--epochs=2', '--seeds=2']),
-    # final_epochs=1: the best trial retrained, so final/ is read too.
-    'hyperband': ('finetune', ['--study=finetune', '--search=hyperband', '--seeds=1',
-                               '--config.hyperband_max_epochs=2',
-                               '--config.final_epochs=1']),
-    'optuna': ('finetune_optuna', ['--study=finetune_optuna', '--epochs=2',
-                                   '--config.optuna_trials=3', '--config.final_epochs=0']),
-}
 _FOLDERS = {'members': 'member', 'trials': 'trial', 'final': 'final'}
 
 
-@pytest.fixture(scope='module', params=list(_STUDIES))
-def study_dir(request, tmp_path_factory) -> Path:
-  """A tiny study of each search, run once for the module, as a user runs it."""
-  name, args = _STUDIES[request.param]
-  cwd = tmp_path_factory.mktemp(request.param)
-  result = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', *args, *_TINY,
-                           '--output_dir=out'], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
-  assert result.returncode == 0, result.stderr
-  return cwd / 'out' / name
+@pytest.fixture
+def study_dir(tiny_study_dir) -> Path:
+  return tiny_study_dir
 
 
 def _result_files(study_dir: Path) -> dict[tuple[str, str], dict]:
