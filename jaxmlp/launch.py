@@ -89,7 +89,9 @@ _SHORTHANDS = {
         "grid (the default): every configuration x seed. hyperband: keras_tuner's "
         'Hyperband over the configurations (the original\'s finetune search), each round '
         'trained at once. optuna: Optuna\'s sampler and pruner fill the programs\' slots '
-        '(--config.optuna_*). = --config.search'),
+        '(--config.optuna_*). pbt: population-based training in one program '
+        '(--config.pbt_*). pbt_replay: the winner\'s schedule of '
+        '--config.pbt_replay=STUDY_DIR, retrained. = --config.search'),
     'final_batch_size': flags.DEFINE_integer(
         'final_batch_size', None, 'Batch size of the final retraining of the best '
         "configuration (studies with final_epochs > 0; default 32, Keras' default, as "

@@ -20,8 +20,11 @@ accelerator adds to the CPU's CI:
   4. benchmarks/search_bench.py: the Optuna search with K slots per program against
      one trial at a time through the same engine (trials per hour);
   5. on an accelerator, the finetune grid (36 configurations x 3 seeds x 50 epochs),
-     timed by its report.
-Every step has a time limit, 490 s in all. Logs, the JSONs and summary.md go to $OUT if
+     timed by its report;
+  6. population-based training (configs/finetune_pbt.py: 16 members in one program,
+     50 epochs, no final retraining): its compile count and an exploit's cost
+     against an epoch, from pbt.json.
+Every step has a time limit, 580 s in all. Logs, the JSONs and summary.md go to $OUT if
 set, else to a new temporary folder. Exits 1 if a step failed or timed out.
 
   --quick     the benchmark's --quick mode
@@ -32,7 +35,8 @@ Environment: PYTHON (default python), PYTEST_FLAGS (default -q -x --durations=10
 BENCH_FLAGS (extra benchmark flags; default --ks=1,4,16,36,144 on an accelerator),
 SEARCH_FLAGS (search-benchmark flags; default --slots=32 --rows=12000 --epochs=5
 --trials=64 on an accelerator, --quick on a CPU), and the steps' limits in seconds:
-TEST_LIMIT_S (150), BENCH_LIMIT_S (120), SEARCH_LIMIT_S (120), STUDY_LIMIT_S (80).
+TEST_LIMIT_S (150), BENCH_LIMIT_S (120), SEARCH_LIMIT_S (120), STUDY_LIMIT_S (80),
+PBT_LIMIT_S (60).
 EOF
 }
 
@@ -146,6 +150,15 @@ if [[ "$PLATFORM" != "CpuDevice" ]]; then
     --progress=false "--output_dir=$OUT_DIR/results"
 fi
 
+# Population-based training in one program: the population exploits every 5 epochs
+# without recompiling (pbt.json: compiles_while_evolving 0); on a CPU, fewer rows.
+PBT_ROWS=()
+[[ "$PLATFORM" != "CpuDevice" ]] || PBT_ROWS=(--data_limit=6000 --epochs=10)
+step "population-based training, 16 members" "${PBT_LIMIT_S:-60}" pbt.log \
+  "$PYTHON" -m jaxmlp.launch --study=finetune_pbt --config.final_epochs=0 \
+  --progress=false --tensorboard=false "--output_dir=$OUT_DIR/results" \
+  ${PBT_ROWS[@]+"${PBT_ROWS[@]}"}
+
 [[ "$DRY_RUN" == 1 ]] && exit 0
 
 {
@@ -156,6 +169,17 @@ fi
   if [[ -f "$OUT_DIR/results/finetune/report.md" ]]; then
     echo "finetune grid: $(grep -m1 -E 's of training and testing' \
       "$OUT_DIR/results/finetune/report.md" | sed 's/^- //')"
+    echo
+  fi
+  if [[ -f "$OUT_DIR/results/finetune_pbt/pbt.json" ]]; then
+    "$PYTHON" - "$OUT_DIR/results/finetune_pbt/pbt.json" <<'EOF' || true
+import json, sys
+p = json.load(open(sys.argv[1]))
+print(f"pbt: epoch program compiled {p['epoch_program_compiles']}x, "
+      f"{p['compiles_while_evolving']} compilations while evolving; exploit "
+      f"{1e3 * (p['exploit_s_median'] or 0):.1f} ms vs epoch {p['epoch_s_median']:.3f} s "
+      f"(medians); winner member {p.get('winner')}")
+EOF
     echo
   fi
   if [[ -f "$OUT_DIR/search_bench.json" ]]; then

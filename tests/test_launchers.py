@@ -130,7 +130,7 @@ def test_device_check_dry_run_runs_tests_then_benchmarks_into_out(tmp_path):
   assert result.returncode == 0, result.stderr
   # Every step runs under a time limit.
   steps = [l for l in _lines(result) if l.startswith('timeout ')]
-  assert len(steps) == 5
+  assert len(steps) == 6
   assert '-m pytest -q -x -n 0' in steps[1]   # one process holds the accelerator
   assert {'tests/engine/test_engine.py', 'tests/engine/test_slots.py',
           'tests/core/test_golden.py'} <= set(shlex.split(steps[1]))
@@ -140,8 +140,10 @@ def test_device_check_dry_run_runs_tests_then_benchmarks_into_out(tmp_path):
           f'--json={tmp_path}/search_bench.json --slots=32') in steps[3]
   assert ('-m jaxmlp.launch --study=finetune --search=grid --config.final_epochs=0 '
           f'--progress=false --output_dir={tmp_path}/results') in steps[4]
-  # The limits add up to 490 s, leaving a 15-minute lease room to start and rerun.
-  assert sum(int(l.split()[2]) for l in steps) == 490
+  assert ('-m jaxmlp.launch --study=finetune_pbt --config.final_epochs=0 --progress=false '
+          f'--tensorboard=false --output_dir={tmp_path}/results') in steps[5]
+  # The limits add up to 550 s, leaving a 15-minute lease room to start.
+  assert sum(int(l.split()[2]) for l in steps) == 550
   assert not list(tmp_path.iterdir())  # a dry run writes nothing
 
 

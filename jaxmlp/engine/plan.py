@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -179,11 +180,13 @@ def run(structure: train.Structure, tracking: train.Tracking,
         on_epoch: Callable[[int, int, dict[str, np.ndarray]], None] | None = None,
         checkpoint_for: Callable[[PlannedProgram], checkpoint_lib.ProgramCheckpoint]
         | None = None, name_of: Callable[[PlannedProgram], str] | None = None,
+        evolve_for: Callable[[PlannedProgram], Any] | None = None,
         ) -> Iterator[tuple[PlannedProgram, program_lib.GroupResult]]:
   """Runs `programs` in order, yielding each one's result as it ends. `hparams` and
   `seeds` are the group's, member axis first; `initial_params`, one pytree a member,
   replaces their initial weights (run_program); `on_epoch(done, total, metrics)` counts
-  epochs over all programs; a stop names the program by `name_of`."""
+  epochs over all programs; a stop names the program by `name_of`; `evolve_for`
+  gives a program what changes its members between epochs (run_program's `evolve`)."""
   for position, planned in enumerate(programs):
     interrupt.raise_if_requested()
     rows = list(planned.members)
@@ -194,15 +197,20 @@ def run(structure: train.Structure, tracking: train.Tracking,
     if on_epoch is not None:
       report = lambda epoch, metrics, before=position * epochs: on_epoch(
           before + epoch + 1, epochs * len(programs), metrics)
+    evolve = None if evolve_for is None else evolve_for(planned)
+    # An evolve may need a layout of its own (a replayed PBT member pads to its
+    # population's block, so that its matmuls round as the population's did).
+    layout = getattr(evolve, 'layout', None) or planned.layout(mesh)
     try:
       result = program_lib.run_program(
           structure, tracking, {k: np.asarray(v)[rows] for k, v in hparams.items()},
-          np.asarray(seeds)[rows], data, epochs, planned.layout(mesh), initial_params=starts,
+          np.asarray(seeds)[rows], data, epochs, layout, initial_params=starts,
           first_epoch=first_epoch, on_epoch=report,
-          checkpoint=None if checkpoint_for is None else checkpoint_for(planned))
+          checkpoint=None if checkpoint_for is None else checkpoint_for(planned),
+          evolve=evolve)
     except interrupt.Stopped as e:
       if name_of is not None:
-        e.where = f'{name_of(planned)} {e.where}'
+        e.where = f'{name_of(planned)} {e.where}'.rstrip()
       raise
     yield planned, result
 

@@ -11,7 +11,7 @@ import functools
 import signal
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import numpy as np
@@ -120,6 +120,40 @@ class GroupResult:
   fit_time_s: np.ndarray              # (M,) wall time of the program the member ran in
   compile_time_s: np.ndarray          # (M,)
   members_per_program: np.ndarray     # (M,) the program's slots, padding included
+  # name -> (M, epochs): the hyperparameters each epoch trained with, where an `evolve`
+  # changed them (population-based training); None for every other program.
+  schedule: dict[str, np.ndarray] | None = None
+
+
+class Evolve(Protocol):
+  """What changes a program's members between epochs (search/pbt_evolve.py): it owns
+  their hyperparameters and may replace member rows of the state and tracker, without
+  changing a shape, so the epoch program is compiled once. Its own state is host
+  arrays of fixed shapes, kept in the program's checkpoint."""
+
+  hparams: dict[str, np.ndarray]   # name -> (n,): what the members train with now
+  # Optionally `layout`: (mesh, members per device) the program must run in, in place
+  # of the planner's (plan.run reads it).
+
+  def saved(self) -> dict[str, np.ndarray]:
+    """Its state, as a checkpoint holds it (the same shapes from the start)."""
+
+  def restore(self, saved: dict[str, np.ndarray], done: int) -> None:
+    """Its state as of `done` epochs, from a checkpoint's `saved()`."""
+
+  def prepare(self, state: train.TrainState, tracker: train.Tracker) -> None:
+    """Before the first epoch: compile what it runs between epochs."""
+
+  def used(self, epoch: int) -> dict[str, np.ndarray]:
+    """'hp/<name>' -> (n,): the hyperparameters epoch `epoch` trained with."""
+
+  def after_epoch(self, done: int, state: train.TrainState, tracker: train.Tracker,
+                  history: dict[str, np.ndarray]) -> tuple[Any, Any, bool]:
+    """(state, tracker, whether `hparams` changed) after `done` epochs; it may rewrite
+    `history` rows (a member that copies another takes its past too)."""
+
+  def finish(self) -> dict[str, np.ndarray]:
+    """The schedule (GroupResult.schedule), once the last epoch has run."""
 
 
 def _first(tree, n: int):
@@ -138,18 +172,24 @@ def _unsavable(state: train.TrainState, tracker: train.Tracker):
 
 def _restore(checkpoint: checkpoint_lib.ProgramCheckpoint | None, state: train.TrainState,
              tracker: train.Tracker, history: dict[str, np.ndarray], epochs: int,
-             member_sharding: NamedSharding):
+             member_sharding: NamedSharding, evolve: Evolve | None = None):
   """(state, tracker, history, epochs done, fit seconds so far): the program's latest
-  checkpoint's, where it has one; else as they are, at epoch 0."""
+  checkpoint's, where it has one; else as they are, at epoch 0. An `evolve`'s state is
+  saved beside them (a program without one saves what it always did)."""
   restored = None
   if checkpoint is not None:
-    restored = checkpoint.restore((jax.eval_shape(_savable, state, tracker), history))
+    template = (jax.eval_shape(_savable, state, tracker), history)
+    if evolve is not None:
+      template += (evolve.saved(),)
+    restored = checkpoint.restore(template)
   if restored is None:
     return state, tracker, history, 0, 0.0
-  (saved_state, history), meta = restored
+  (saved_state, history, *evolved), meta = restored
   state, tracker = _unsavable(*jax.tree.map(
       lambda x: devices.to_devices(x, member_sharding), saved_state))
   done = int(meta['epochs_done'])
+  if evolve is not None:
+    evolve.restore(evolved[0], done)
   checkpoint.log(f'resumed at epoch {done} of {epochs} from its checkpoint')
   return state, tracker, history, done, float(meta['fit_time_s'])
 
@@ -177,7 +217,8 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
                 epochs: int, layout: tuple[Mesh, int], *,
                 initial_params: dict | None = None, first_epoch: int = 0,
                 on_epoch: Callable[[int, dict[str, np.ndarray]], None] | None = None,
-                checkpoint: checkpoint_lib.ProgramCheckpoint | None = None) -> GroupResult:
+                checkpoint: checkpoint_lib.ProgramCheckpoint | None = None,
+                evolve: Evolve | None = None) -> GroupResult:
   """Trains `len(seeds)` members for `epochs` epochs, or until all stopped early, then
   tests them, laid out as `layout` says: (the program's mesh, members per device),
   which plan.PlannedProgram.layout gives; the members are padded to fill it.
@@ -187,7 +228,8 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
   numbers the epochs on from there. `on_epoch(epoch, metrics)` is called between
   epochs. With a `checkpoint`, the program continues from its latest one, saves
   as its policy says, and on a stop request (SIGTERM, Ctrl-C) saves and raises
-  interrupt.Stopped.
+  interrupt.Stopped. An `evolve` (Evolve) changes the members between epochs and
+  owns their hyperparameters; `on_epoch` then also gets them, as 'hp/<name>'.
   """
   n = len(seeds)
   mesh, block = layout
@@ -207,8 +249,13 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
   state, tracker = program.start(state, params)
   history = {k: np.full((n, epochs), np.nan, np.float32) for k in train.EpochMetrics._fields}
   state, tracker, history, done, fit_before = _restore(checkpoint, state, tracker, history,
-                                                      epochs, member_sharding)
+                                                      epochs, member_sharding, evolve)
+  if evolve is not None:   # restored: the hyperparameters it had reached
+    hparams_M = {k: put(np.asarray(v, np.float32)) for k, v in evolve.hparams.items()}
   compiled = program.epoch.lower(state, tracker, hparams_M, data).compile()
+  faults.passed('compile')
+  if evolve is not None:
+    evolve.prepare(state, tracker)
   jax.block_until_ready(tracker)
   compile_time = time.perf_counter() - started
 
@@ -224,10 +271,17 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
       stopped = devices.to_host(tracker.stopped)[:n]
       done = epoch + 1
       if on_epoch is not None:
-        on_epoch(epoch, {k: v[:, epoch] for k, v in history.items()})
+        on_epoch(epoch, {**{k: v[:, epoch] for k, v in history.items()},
+                         **(evolve.used(epoch) if evolve is not None else {})})
+      if evolve is not None:
+        state, tracker, changed = evolve.after_epoch(done, state, tracker, history)
+        if changed:   # same shapes and shardings: the compiled epoch takes them as is
+          hparams_M = {k: put(np.asarray(v, np.float32)) for k, v in evolve.hparams.items()}
+        stopped = devices.to_host(tracker.stopped)[:n]
       _after_epoch(checkpoint, done, epochs, stopped,
                    lambda: (devices.to_host(_savable(state, tracker)),
-                            {k: v.copy() for k, v in history.items()}),
+                            {k: v.copy() for k, v in history.items()},
+                            *([evolve.saved()] if evolve is not None else [])),
                    lambda: fit_before + time.perf_counter() - started)
   test_metrics = devices.to_host(program.test(state.params, data.x_test, data.y_test,
                                               hparams_M))
@@ -238,7 +292,8 @@ def run_program(structure: train.Structure, tracking: train.Tracking,
       history, first(test_metrics.loss), first(test_metrics.accuracy), first(test_metrics.f1),
       first(state.step), first(tracker.epochs_trained),
       first(tracker.best_epoch) - first_epoch, initial, _first(state.params, n),
-      _first(tracker.best_params, n), full(fit_time), full(compile_time), full(size))
+      _first(tracker.best_params, n), full(fit_time), full(compile_time), full(size),
+      None if evolve is None else evolve.finish())
 
 
 def member(result: GroupResult, k: int) -> dict[str, Any]:

@@ -141,11 +141,12 @@ def _finished(members: list[study_lib.Member], dirs: list[Path], with_params: bo
 def train_members(members: list[study_lib.Member], data: LazyDeviceData, *, config,
                   settings: Settings, folder: str, title: str,
                   initial_params: list[Any] | None = None, first_epoch: int = 0,
-                  want_params: bool = False
+                  want_params: bool = False, evolve_for=None
                   ) -> list[tuple[records.MemberRecord, Any]]:
   """(record, best-epoch params or None) per member, in order: read from disk where
   finished, else trained, program by program, each program's members written when it
-  ends. `want_params` returns the best-epoch weights of members read from disk too."""
+  ends. `want_params` returns the best-epoch weights of members read from disk too;
+  `evolve_for(planned program)` changes a program's members between epochs (plan.run)."""
   index_of = {id(m): i for i, m in enumerate(members)}
   out: list[Any] = [None] * len(members)
   groups = study_lib.group(members)
@@ -162,7 +163,7 @@ def train_members(members: list[study_lib.Member], data: LazyDeviceData, *, conf
       print(f'{name}: complete on disk, skipped', flush=True)
       continue
     group_run = _GroupRun(config, settings, folder, title, name, index, len(groups),
-                          group, dirs, epochs, first_epoch)
+                          group, dirs, epochs, first_epoch, evolve_for)
     starts = None if initial_params is None else [initial_params[index_of[id(m)]]
                                                   for m in group]
     for m, found in group_run.train(structure, tracking, saved, data, starts):
@@ -196,6 +197,7 @@ class _GroupRun:
   dirs: list[Path]
   epochs: int
   first_epoch: int
+  evolve_for: Any = None
   checkpoints: dict[int, checkpoint_lib.ProgramCheckpoint] = dataclasses.field(
       default_factory=dict)   # the running program's, by its number
 
@@ -229,7 +231,7 @@ class _GroupRun:
       for planned, result in plan.run(
           structure, tracking, programs, hparams, seeds, data.get(), self.epochs, data.mesh,
           initial_params=initial_params, first_epoch=self.first_epoch, on_epoch=on_epoch,
-          checkpoint_for=lambda p: self._checkpoint(p, part(p)),
+          checkpoint_for=lambda p: self._checkpoint(p, part(p)), evolve_for=self.evolve_for,
           name_of=lambda p: f'[{self.title}] program {self.index}/{self.groups}{part(p)}'):
         for k, m, (record, weights) in self._write(planned, result):
           board.finish(k, record.epochs_trained,

@@ -75,6 +75,10 @@ class MemberRecord:
   run: ProgramRun | None = None
   trial: OptunaTrial | None = None
   version: int = VERSION
+  # Hyperparameter -> its value per epoch trained, where they changed while it trained
+  # (population-based training, a replayed schedule); None, and not in result.json,
+  # for every other member.
+  schedule: dict[str, list[float | None]] | None = None
 
   @property
   def member(self) -> study_lib.Member:
@@ -104,7 +108,9 @@ class MemberRecord:
                 compile_time_s=r.compile_time_s,
                 members_per_program=r.members_per_program, program=r.program,
                 weight_updates=r.weight_updates, diverged=self.diverged,
-                reference=r.reference, version=self.version)
+                reference=r.reference,
+                **({} if self.schedule is None else dict(schedule=self.schedule)),
+                version=self.version)
 
   @classmethod
   def from_json(cls, obj: dict[str, Any]) -> 'MemberRecord':

@@ -156,4 +156,7 @@ def member_record(member: study_lib.Member, result, k: int, reference: dict[str,
           fit_time_s=float(result.fit_time_s[k]),
           compile_time_s=float(result.compile_time_s[k]),
           members_per_program=int(result.members_per_program[k]), program=program,
-          weight_updates=int(result.weight_updates[k]), reference=reference))
+          weight_updates=int(result.weight_updates[k]), reference=reference),
+      schedule=None if result.schedule is None else {
+          name: finite(values[k, :trained].tolist())
+          for name, values in result.schedule.items()})

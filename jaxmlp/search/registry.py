@@ -12,6 +12,8 @@ SEARCHES = {
     'grid': ('jaxmlp.search.grid', 'GridSearch'),
     'hyperband': ('jaxmlp.search.hyperband', 'HyperbandSearch'),
     'optuna': ('jaxmlp.search.optuna_search', 'OptunaSearch'),
+    'pbt': ('jaxmlp.search.pbt', 'PBTSearch'),
+    'pbt_replay': ('jaxmlp.search.pbt_replay', 'ReplaySearch'),
 }
 
 

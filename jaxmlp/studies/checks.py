@@ -46,6 +46,17 @@ def check_run(config: ml_collections.ConfigDict) -> None:
        f"choose one of {', '.join(study.DATA_SOURCES)}")
   for field in ('final_shuffle', 'data_checksums', 'confusion_matrix'):
     need(isinstance(config[field], bool), field, 'give True or False')
+  need(_whole(config.pbt_population, 2), 'pbt_population', 'a population has at least 2 members')
+  need(_whole(config.pbt_interval, 1), 'pbt_interval', 'exploit every N >= 1 epochs')
+  need(_number(config.pbt_quantile) and 0 <= config.pbt_quantile <= 0.5, 'pbt_quantile',
+       'the exploited fraction must be in [0, 0.5] (0: plain training)')
+  need(_number(config.pbt_resample) and 0 <= config.pbt_resample <= 1, 'pbt_resample',
+       'a probability must be in [0, 1]')
+  factors = config.pbt_factors
+  need(isinstance(factors, tuple) and bool(factors) and all(
+      _number(f) and 0 < f < math.inf for f in factors), 'pbt_factors',
+       "give positive factors, e.g. '(0.8, 1.2)'")
+  need(isinstance(config.pbt_replay, str), 'pbt_replay', 'give the PBT study folder')
   if problems:
     raise UserError(problems[0])
 

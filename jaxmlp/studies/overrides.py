@@ -142,6 +142,11 @@ def parse(field: str, text: str) -> Any:
   value = _literal(text)
   if isinstance(value, list):
     value = tuple(value)
+  if field in study_lib.TUPLE_RUN_FIELDS:   # one value, which is a tuple
+    if not (isinstance(value, tuple) and value and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+      raise UserError(f"--config.{field}={text} is not a tuple of numbers, e.g. '(0.8, 1.2)'")
+    return tuple(float(v) for v in value)
   if space.has_distribution(field, value):
     if field not in study_lib.MEMBER_FIELDS:
       raise UserError(f'--config.{field}={text}: {field} is one value for the whole run, '

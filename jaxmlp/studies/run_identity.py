@@ -69,11 +69,14 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], bo
   """(the fields that differ and do not only add work, whether anything is added)."""
   old_flat, new_flat = _flat(old), _flat(new)
   search = old.get('search') if old.get('search') == new.get('search') else None
+  defaults = _tuples(json.loads(json.dumps(study_lib.baseline())))
   refused, added = [], False
   for field in sorted(set(old_flat) | set(new_flat)):
     a, b = old_flat.get(field), new_flat.get(field)
     if a == b:
       continue
+    if field not in old_flat and field in defaults and b == defaults[field]:
+      continue   # a field added by a later release, left at its default
     if _adds_work(field, a, b, search):
       added = True
     else:

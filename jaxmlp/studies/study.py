@@ -31,8 +31,11 @@ MEMBER_FIELDS = HPARAM_FIELDS + ('hidden_sizes', 'kernel_init', 'optimizer', 'ba
 RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'search',
               'hyperband_max_epochs', 'hyperband_factor', 'hyperband_iterations',
               'optuna_trials', 'optuna_sampler', 'optuna_pruner',
-              'search_seed', 'final_epochs', 'final_batch_size', 'final_shuffle',
+              'pbt_population', 'pbt_interval', 'pbt_quantile', 'pbt_resample',
+              'pbt_factors', 'pbt_replay', 'search_seed', 'final_epochs', 'final_batch_size', 'final_shuffle',
               'matmul_precision', 'data_source', 'data_limit', 'data_checksums')
+# Run-wide fields whose one value is a tuple of numbers (not a sweep axis).
+TUPLE_RUN_FIELDS = ('pbt_factors',)
 # May change between reruns of one run: what the report shows, how programs are cut,
 # how long a search may take.
 FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
@@ -84,6 +87,15 @@ def baseline() -> dict[str, Any]:
       optuna_sampler='tpe',          # tpe, random, cmaes, qmc
       optuna_pruner='median',        # none, median, successive_halving, hyperband
       optuna_slots=0,                # trials' executions per program (0: what fits)
+      pbt_population=16,             # pbt: members trained together in one program;
+      pbt_interval=5,                # every this many epochs the bottom quantile
+      pbt_quantile=0.25,             # (ceil(n*q), at most n/2; 0: plain training) copies
+                                     # a top-quantile member's weights, optimizer state
+      pbt_resample=0.25,             # and tracker, then resamples each hyperparameter
+      pbt_factors=(0.8, 1.2),        # with this probability, else scales it by one of
+                                     # these (Ray Tune's defaults), within the space
+      pbt_replay='',                 # pbt_replay: the PBT study folder whose winner's
+                                     # schedule is retrained alone
       search_seed=1,                 # which configurations a search draws, reproducibly
       final_epochs=0,                # > 0: retrain the best configuration this long,
       final_batch_size=32,           # at Keras' default batch size,

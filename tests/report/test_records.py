@@ -51,10 +51,12 @@ def test_the_kind_of_record_follows_its_fields():
   assert continued.run.initial_epoch == 1
 
 
-def _program_result(history, test_loss=0.3):
+def _program_result(history, test_loss=0.3, schedule=None):
   """What engine.program.run_program returns, for one member."""
   epochs = len(history['val_loss'])
   return SimpleNamespace(
+      schedule=None if schedule is None else
+      {k: np.array([v], np.float32) for k, v in schedule.items()},
       epochs_trained=np.array([epochs]),
       history={k: np.array([v], np.float32) for k, v in history.items()},
       test_loss=np.array([test_loss], np.float32), test_accuracy=np.array([0.9], np.float32),
@@ -77,6 +79,20 @@ def test_a_trained_member_and_its_file_give_the_same_record(tmp_path):
   assert results.member_record(member, _program_result(history), 0, {}).diverged
   history['val_loss'][1] = 0.7
   assert results.member_record(member, _program_result(history, math.inf), 0, {}).diverged
+  assert 'schedule' not in record.to_json()
+
+
+def test_a_schedule_is_kept_for_the_epochs_trained_and_read_back(tmp_path):
+  """A PBT member's hyperparameters per epoch; a member stopped early has none after."""
+  history = dict(train_loss=[1.0, 0.5, 0.6], val_loss=[1.1, 0.7, 0.7],
+                 train_accuracy=[0.5, 0.8, 0.8], val_accuracy=[0.4, 0.75, 0.75],
+                 train_f1=[0.4, 0.7, 0.7], val_f1=[0.3, 0.7, 0.7])
+  result = _program_result(history, schedule=dict(learning_rate=[1e-3, 1e-3, 1.2e-3, 9.0]))
+  member = study_lib.expand(study_lib.load_config('init'), 1)[0]
+  record = results.member_record(member, result, 0, {}, 'p')
+  assert record.schedule == {'learning_rate': [float(np.float32(v)) for v in (1e-3, 1e-3, 1.2e-3)]}
+  results.write_record(tmp_path, record)
+  assert results.read_member(tmp_path).schedule == record.schedule
 
 
 def test_the_objective_decides_every_direction():

@@ -13,7 +13,7 @@ EXPECTED = {  # study -> (configurations, compiled groups)
 }
 
 
-SEARCHED = {'finetune_optuna'}   # a space for --search=optuna, not a grid
+SEARCHED = {'finetune_optuna', 'finetune_pbt'}   # spaces for --search=optuna and pbt, not grids
 
 
 def test_every_spec_study_has_a_config():
