@@ -222,9 +222,11 @@ def fit_epoch(state: TrainState, hparams: HParams, data,
   """An epoch as Keras' fit reports it: running train means, then validation."""
   state, sums = train_epoch(state, data.x_train, data.y_train, hparams, structure)
   val = evaluate(state.params, data.x_val, data.y_val, hparams, structure)
-  # The row count is a constant XLA would divide by as a product with its reciprocal;
-  # Keras divides its running total by its count.
-  count = jax.lax.optimization_barrier(sums.count)
+  # Keras divides its running total by its count. XLA would divide by the constant row
+  # count as a product with its reciprocal, and, under vmap, by one scalar broadcast to
+  # every member the same way (1 ulp off in some epochs): the count is made per member
+  # (the select's two sides are the same) and kept from being folded by the barrier.
+  count = jax.lax.optimization_barrier(jnp.where(sums.correct >= 0, sums.count, sums.count))
   return state, EpochMetrics(sums.loss / count, sums.correct / count,
                              val.loss, val.accuracy, val.f1)
 

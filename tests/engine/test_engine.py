@@ -90,6 +90,20 @@ def test_member_k_equals_the_same_configuration_trained_alone(device_data):
   assert list(_field(together, 'weight_updates')) == [2 * 16] * 3  # 2000 rows / 128 -> 16 per epoch
 
 
+def test_running_means_are_keras_total_over_count_for_every_member(device_data,
+                                                                    small_split):
+  """Keras divides an epoch's correct count by its row count; vmapped, XLA would
+  multiply by the reciprocal of the count broadcast to every member instead, 1 ulp
+  off for some counts. Every member's train accuracy, in one program of several, is
+  the correctly rounded quotient."""
+  hp = _hparams([1e-3, 2e-3, 3e-3, 4e-3])
+  result = _one(STRUCTURE, hp, [0, 1, 2, 3], device_data, 4)
+  rows = np.float32(len(small_split.x_train))
+  accuracy = result.history['train_accuracy']
+  correct = np.round(accuracy.astype(np.float64) * rows)
+  np.testing.assert_array_equal(accuracy, (correct / rows).astype(np.float32))
+
+
 def test_chunked_group_equals_one_program(device_data):
   hp = _hparams([1e-3, 2e-3, 3e-3, 4e-3, 5e-3])
   seeds = [0, 1, 2, 3, 4]
