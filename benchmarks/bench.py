@@ -61,7 +61,7 @@ import optax
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
-from jaxmlp.report import results
+from jaxmlp.store import folders
 
 import contenders  # pylint: disable=wrong-import-position
 import timing
@@ -113,7 +113,7 @@ def _version(module: str) -> str:
 
 def write_json(path: str, payload: dict) -> None:
   """Written after every section and renamed into place: a killed run keeps what it had."""
-  results.write_atomic(Path(path), json.dumps(payload, indent=1))
+  folders.write_atomic(Path(path), json.dumps(payload, indent=1))
 
 
 def _max_abs_diff(a, b) -> float:

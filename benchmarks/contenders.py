@@ -1,8 +1,8 @@
 """What bench.py times: the engine's programs, the naive jitted loop, Keras' fit, and
 in-program checkpoints.
 
-Every engine contender runs the program engine.build_program builds for its group's
-layout, the same compiled functions engine.run_program runs: "one helper builds a
+Every engine contender runs the program program_lib.build_program builds for its group's
+layout, the same compiled functions program_lib.run_program runs: "one helper builds a
 group's program for the engine and the benchmark alike". Each timer returns the
 seconds of one repetition, for timing.interleave.
 """
@@ -22,7 +22,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jaxmlp.engine import checkpoint
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import program as program_lib
 from jaxmlp.core import optim
 from jaxmlp.studies import study
 from jaxmlp.core import train
@@ -45,17 +45,17 @@ def learning_rates(k: int) -> np.ndarray:
 def engine_program(structure: train.Structure, k: int, data_bytes: int, rows: int,
                    planned: plan.PlannedProgram | None = None):
   """(mesh, block, Program): the layout the planner gives a program of k members (a
-  group of k asking for k a program, unless `planned`) and engine.build_program's
+  group of k asking for k a program, unless `planned`) and program_lib.build_program's
   functions for it (default Tracking, as the baseline's)."""
   if planned is None:
     planned, = plan.cut(structure, [False] * k, k, data_bytes, rows)
   mesh, block = planned.layout(devices.member_mesh())
-  return mesh, block, engine.build_program(structure, train.Tracking(), mesh, block)
+  return mesh, block, program_lib.build_program(structure, train.Tracking(), mesh, block)
 
 
 def member_put(mesh, size: int) -> Callable[[np.ndarray], jax.Array]:
   """Host arrays of the real members onto the mesh, padded to `size` members, as
-  engine.run_program puts them."""
+  program_lib.run_program puts them."""
   sharding = NamedSharding(mesh, P(devices.MEMBER_AXIS))
   return lambda a: devices.to_devices(devices.pad_members(np.asarray(a), size), sharding)
 
@@ -63,7 +63,7 @@ def member_put(mesh, size: int) -> Callable[[np.ndarray], jax.Array]:
 def engine_loop(structure, x_u8, y, learning_rates=(1e-3,), planned=None):
   """The engine's training pass for len(learning_rates) members.
 
-  Program.train_pass of engine.build_program: the engine's epoch program minus the
+  Program.train_pass of program_lib.build_program: the engine's epoch program minus the
   validation pass (train.train_epoch, vmapped over the members, squeezed for one,
   state donated). Returns (epoch, weights): epoch() trains one epoch and returns its
   seconds; weights() is member 0's weights now, on the host. `planned`: the program

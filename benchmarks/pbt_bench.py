@@ -42,17 +42,17 @@ def command(search: str, args, out: Path) -> list[str]:
   budget = args.population * args.epochs
   if search == 'pbt':
     return ['--study=finetune_pbt', f'--config.epochs={args.epochs}',
-            f'--config.pbt_population={args.population}',
-            f'--config.pbt_interval={args.interval}', *common]
+            f'--config.pbt.population={args.population}',
+            f'--config.pbt.interval={args.interval}', *common]
   if search in ('grid', 'hyperband'):
     epochs = budget // 9
     extra = ([f'--config.epochs={epochs}'] if search == 'grid' else
-             [f'--config.hyperband_max_epochs={epochs}', f'--config.epochs={epochs}'])
+             [f'--config.hyperband.max_epochs={epochs}', f'--config.epochs={epochs}'])
     return ['--study=finetune', f'--search={search}', '--config.hidden_sizes=128x256',
             *extra, *common]
   return ['--study=finetune_optuna', '--config.hidden_sizes=128x256',
           f'--config.epochs={args.epochs}',
-          f'--config.optuna_trials={int(args.population * 1.5)}', *common]
+          f'--config.optuna.trials={int(args.population * 1.5)}', *common]
 
 
 def _best(history: dict, name='val_accuracy') -> float:

@@ -14,18 +14,18 @@ space (RMSprop(lr), HeNormal kernels, L2(alpha) on the hidden kernels, hidden si
 --epochs per trial, no final retraining, no report.
 
 1. Trials per hour, with the same sampler (TPE seeded with --search_seed, as
-   optuna_study.sampler_of makes it), the same pruner (--pruner, as
-   optuna_study.pruner_of makes it), the same budget (--trials trials that complete or
+   _study.sampler_of makes it), the same pruner (--pruner, as
+   _study.pruner_of makes it), the same budget (--trials trials that complete or
    are pruned, as OptunaWorker.may_ask counts them) and the same epochs:
    engine K=..   jaxmlp's --search=optuna: an OptunaWorker with
-                 config.optuna_slots=K (each --slots value; 0: what the devices hold, at
+                 config.optuna.slots=K (each --slots value; 0: what the devices hold, at
                  most a quarter of the trials), after runner.start(); the study in an
                  SQLite file in a temporary folder (--storage=memory: Optuna's in-memory
                  storage). The worker runs at most K trials
                  at once, in programs of K/S slots (S: the structures the space can
                  need, here the 4 hidden-size pairs), as many of a structure as its
                  trials fill, all of one structure sharing one executable.
-   one at a time the same engine with optuna_slots=1: one trial running at a time,
+   one at a time the same engine with optuna.slots=1: one trial running at a time,
                  in programs of one slot, one per structure, each compiled once and
                  refilled with the next trial of its structure without recompiling.
                  The engine's rows also count the slots their programs computed, busy
@@ -52,7 +52,7 @@ space (RMSprop(lr), HeNormal kernels, L2(alpha) on the hidden kernels, hidden si
    first --slots value's run of section 1: the same run, not another), Hyperband
    (hyperband_search.run over configs/finetune.py's grid: hidden 64x256, 64x512,
    128x256, 128x512 x alpha 1e-1, 1e-3, 1e-6 x lr 1e-1, 1e-2, 1e-3, with
-   hyperband_max_epochs = --epochs, factor 3, one iteration) and the grid (every point
+   hyperband.max_epochs = --epochs, factor 3, one iteration) and the grid (every point
    of that grid, --epochs each, runner.run_grid). A point per finished model: the
    seconds since the search started (just before runner.start) at which its
    result.json was written (its modification time: an Optuna trial's record is written
@@ -95,12 +95,13 @@ from jaxmlp import pipeline
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import devices
 from jaxmlp.engine import runner
-from jaxmlp.report import records
-from jaxmlp.report import results
-from jaxmlp.search import hyperband as hyperband_search
-from jaxmlp.search import optuna_space
-from jaxmlp.search import optuna_study
-from jaxmlp.search import optuna_worker
+from jaxmlp.store import records
+from jaxmlp.store import folders
+from jaxmlp.search.hyperband import _search as hyperband_search
+from jaxmlp.search.optuna import _space
+from jaxmlp.search.optuna import _study
+from jaxmlp.search.optuna import _worker
+from jaxmlp.search import registry
 from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
 
@@ -119,12 +120,12 @@ STATES = optuna.trial.TrialState
 def optuna_config(args, slots: int):
   """configs/finetune_optuna.py with the benchmark's budget: --epochs, --trials,
   --pruner, TPE seeded with --search_seed, seeds=1, `slots` slots, no final model."""
-  config = study_lib.load_config('finetune_optuna')
+  config = registry.complete(study_lib.load_config('finetune_optuna'))
   with config.unlocked():
-    config.update(epochs=args.epochs, optuna_trials=args.trials, optuna_pruner=args.pruner,
-                  optuna_sampler='tpe', optuna_slots=slots, seeds=1,
+    config.update(epochs=args.epochs, seeds=1,
                   search_seed=args.search_seed, final_epochs=0, confusion_matrix=False,
                   early_stopping_patience=0, matmul_precision=args.matmul_precision)
+    config.optuna.update(trials=args.trials, pruner=args.pruner, sampler='tpe', slots=slots)
   return config
 
 
@@ -132,12 +133,12 @@ def grid_config(args, search: str):
   """configs/finetune.py's 36-point grid (the discretization of the Optuna space),
   --epochs per member, seeds=1, no early stopping (as the Optuna search), no final
   model; for Hyperband, max_epochs = --epochs and factor 3."""
-  config = study_lib.load_config('finetune')
+  config = registry.complete(study_lib.load_config('finetune'))
   with config.unlocked():
     config.update(epochs=args.epochs, seeds=1, search=search, early_stopping_patience=0,
-                  hyperband_max_epochs=args.epochs, hyperband_factor=3,
-                  hyperband_iterations=1, search_seed=args.search_seed, final_epochs=0,
+                  search_seed=args.search_seed, final_epochs=0,
                   confusion_matrix=False, matmul_precision=args.matmul_precision)
+    config.hyperband.update(max_epochs=args.epochs, factor=3, iterations=1)
   return config
 
 
@@ -178,9 +179,9 @@ def _records_with_times(folder: Path, t0_wall: float
   out = []
   if folder.is_dir():
     for d in sorted(folder.iterdir()):
-      path = d / results.RESULT_FILE
+      path = d / folders.RESULT_FILE
       if path.is_file():
-        out.append((path.stat().st_mtime - t0_wall, results.read_member(d)))
+        out.append((path.stat().st_mtime - t0_wall, folders.read_member(d)))
   return out
 
 
@@ -198,23 +199,23 @@ def _open_study(config, folder: Path, storage: str) -> optuna.Study:
   """The study as jaxmlp opens it (SQLite in the study folder), or in memory with the
   same sampler, pruner and direction."""
   if storage == 'sqlite':
-    return optuna_study.open_study(config, folder, None, 0)
-  optuna_study.quiet()
-  return optuna.create_study(study_name=config.name, sampler=optuna_study.sampler_of(config, 0),
-                             pruner=optuna_study.pruner_of(config), direction='maximize')
+    return _study.open_study(config, folder, None, 0)
+  _study.quiet()
+  return optuna.create_study(study_name=config.name, sampler=_study.sampler_of(config, 0),
+                             pruner=_study.pruner_of(config), direction='maximize')
 
 
 def run_engine(args, split, folder: Path, slots: int, single: bool) -> dict:
-  """jaxmlp's --search=optuna with config.optuna_slots=slots; single: one trial at a
+  """jaxmlp's --search=optuna with config.optuna.slots=slots; single: one trial at a
   time, in programs of exactly one slot."""
   config = optuna_config(args, 1 if single else slots)
-  optuna_space.validate_space(config, len(split.x_train))
+  _space.validate_space(config, len(split.x_train))
   jax.clear_caches()   # every contender compiles its programs, as in a fresh process
   t0_wall, t0 = time.time(), time.perf_counter()
   settings, data = runner.start(config, split, folder, progress=False)
   # As optuna_search.run (one worker, nothing left to wait for), in either storage.
   study = _open_study(config, settings.study_dir, args.storage)
-  worker = optuna_worker.OptunaWorker(config, settings, data, study, 0)
+  worker = _worker.OptunaWorker(config, settings, data, study, 0)
   worker.run()
   wall = time.perf_counter() - t0
   usage = dataclasses.asdict(worker.usage)
@@ -275,7 +276,7 @@ def run_keras(args, keras, mnist_rows, folder: Path) -> dict:
   """Optuna's sequential loop over Keras models (see the module's docstring)."""
   x_u8, y = mnist_rows
   config = optuna_config(args, 1)
-  fields, swept = optuna_space.fields_of(config)
+  fields, swept = _space.fields_of(config)
   distributions = space.distributions(fields, swept)
   budget = args.trials_keras
   t0_wall, t0 = time.time(), time.perf_counter()
@@ -379,10 +380,10 @@ def parse_args(argv=None):
                       help='trials of the Keras search (default: --trials); the rate is per '
                       'trial either way')
   parser.add_argument('--slots', default='8',
-                      help="comma-separated config.optuna_slots values, one engine contender "
+                      help="comma-separated config.optuna.slots values, one engine contender "
                       "each (0: what the devices hold); the first is section 2's "
                       '(default: %(default)s)')
-  parser.add_argument('--pruner', default='median', choices=optuna_study.PRUNERS,
+  parser.add_argument('--pruner', default='median', choices=_study.PRUNERS,
                       help='the Optuna pruner of every Optuna search (default: %(default)s)')
   parser.add_argument('--search_seed', type=int, default=1,
                       help='TPE\'s and Hyperband\'s seed (default: %(default)s)')

@@ -16,7 +16,7 @@ SECTION2 = ('hyperband', 'grid')  # with the first engine contender
 def label_of(name: str) -> str:
   if name.startswith('engine_k'):
     k = int(name[len('engine_k'):])
-    return f"engine, optuna_slots={k}{' (what the devices hold)' if k == 0 else ''}"
+    return f"engine, optuna.slots={k}{' (what the devices hold)' if k == 0 else ''}"
   return {'single': 'engine, one trial at a time (1 slot)',
           'keras': 'Optuna + Keras, one model per trial', 'hyperband': 'Hyperband (engine)',
           'grid': 'grid (engine)'}[name]
@@ -143,7 +143,7 @@ def render(out: dict) -> str:
               'a program that holds a trial is trained each epoch, an empty one too), those '
               'that held a trial.']
     if 'single' in out['runs']:
-      lines.append('- one at a time: optuna_slots=1, programs of 1 slot (one per '
+      lines.append('- one at a time: optuna.slots=1, programs of 1 slot (one per '
                    'structure, up to 4), each compiled once and refilled.')
     lines.append('- programs built: executables compiled (programs of one structure and size '
                  'share one).')

@@ -20,7 +20,7 @@ import numpy as np
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
-from jaxmlp.report import results
+from jaxmlp.store import folders
 from jaxmlp.report import tensorboard
 from jaxmlp.studies import study as study_lib
 
@@ -38,7 +38,7 @@ def measure(members: int, epochs: int, split, mesh) -> dict[str, float]:
     study_dir = Path(folder)
     board = tensorboard.Board.for_study(study_dir, config, enabled=True)
     opened_after = board.seconds
-    dirs = [results.member_dir(study_dir / 'members', m) for m in group]
+    dirs = [folders.member_dir(study_dir / 'members', m) for m in group]
     programs = plan.cut(structure, [False] * members, 0, plan.data_bytes_of(data),
                         len(data.x_train))
     runs = tensorboard.GroupRuns(board, group, dirs, [p.members for p in programs],

@@ -23,7 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 from jaxmlp.studies import overrides as overrides_lib
 from jaxmlp.studies import study as study_lib
 
@@ -33,14 +33,25 @@ Study = str | Path | ml_collections.ConfigDict
 def load_study(study: Study, **fields) -> ml_collections.ConfigDict:
   """A study's config (a name in configs/, a config file's path, or a ConfigDict,
   copied) with `fields` set as the command line's --FIELD and --config.FIELD set
-  them: `epochs=3` sets the final model's epochs too, a tuple makes a sweep axis."""
+  them: `epochs=3` sets the final model's epochs too, a tuple makes a sweep axis, a
+  dict sets a search's settings (pbt=dict(population=8))."""
+  from jaxmlp.search import registry  # pylint: disable=import-outside-toplevel
   if isinstance(study, ml_collections.ConfigDict):
     config = ml_collections.ConfigDict(study.to_dict())
   else:
     config = study_lib.load_config(str(study))
   shorthands = {f: v for f, v in fields.items() if f in overrides_lib.SHORTHAND_FIELDS}
-  rest = [(f, _as_text(v)) for f, v in fields.items() if f not in shorthands]
-  return overrides_lib.apply_shorthands(overrides_lib.apply(config, rest), shorthands)
+  rest = []
+  for f, v in fields.items():
+    if f in shorthands:
+      continue
+    if isinstance(v, dict):
+      rest += [(f'{f}.{k}', _as_text(x)) for k, x in v.items()]
+    else:
+      rest.append((f, _as_text(v)))
+  return overrides_lib.apply_shorthands(
+      overrides_lib.apply(registry.complete(config), rest, registry.renamed_fields()),
+      shorthands)
 
 
 def _as_text(value: Any) -> str:
@@ -135,13 +146,13 @@ class StudyResult:
   @functools.cached_property
   def frame(self):
     """One row per member (jaxmlp.read_results)."""
-    from jaxmlp.report import frames  # pylint: disable=import-outside-toplevel
+    from jaxmlp import frames  # pylint: disable=import-outside-toplevel
     return frames.read_results(self.folder)
 
   @functools.cached_property
   def history(self):
     """One row per member and epoch (jaxmlp.read_history)."""
-    from jaxmlp.report import frames  # pylint: disable=import-outside-toplevel
+    from jaxmlp import frames  # pylint: disable=import-outside-toplevel
     return frames.read_history(self.folder)
 
 

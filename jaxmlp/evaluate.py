@@ -16,9 +16,9 @@ from absl import flags
 from jaxmlp import cli
 from jaxmlp.data import mnist as data_lib
 from jaxmlp import pipeline
-from jaxmlp.report import results
+from jaxmlp.store import folders
 from jaxmlp.core import train
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 
 _RUN = flags.DEFINE_string('run', None, 'A saved member: OUTPUT_DIR/STUDY/members/NAME.')
@@ -36,7 +36,7 @@ def main(argv):
       raise UserError('pass --run=OUTPUT_DIR/STUDY/members/NAME')
     member_dir = Path(_RUN.value)
     if _IMAGES.value:
-      _, structure, _, params = results.load_member(member_dir)
+      _, structure, _, params = folders.load_member(member_dir)
       images = data_lib.read_idx(_IMAGES.value)
       if images.ndim != 3:
         raise UserError(f'{_IMAGES.value} holds no images (an idx3 file is needed)')

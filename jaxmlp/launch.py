@@ -21,12 +21,12 @@ import ml_collections
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp import api
 from jaxmlp import cli
-from jaxmlp.engine import hosts
+from jaxmlp.common import hosts
 from jaxmlp.engine import interrupt
 from jaxmlp.studies import overrides as overrides_lib
 from jaxmlp.search import registry
 from jaxmlp.studies import study as study_lib
-from jaxmlp.errors import UserError, cannot_write
+from jaxmlp.common.errors import UserError, cannot_write
 
 
 ALL = 'all'
@@ -84,14 +84,8 @@ _SHORTHANDS = {
                                   'configuration trains in parallel. = --config.seeds'),
     'epochs': flags.DEFINE_integer('epochs', None, "Override the study's epoch count (and "
                                    "its final retraining's, where it has one)."),
-    'search': flags.DEFINE_enum(
-        'search', None, list(registry.SEARCHES),
-        "grid (the default): every configuration x seed. hyperband: keras_tuner's "
-        'Hyperband over the configurations (the original\'s finetune search), each round '
-        'trained at once. optuna: Optuna\'s sampler and pruner fill the programs\' slots '
-        '(--config.optuna_*). pbt: population-based training in one program '
-        '(--config.pbt_*). pbt_replay: the winner\'s schedule of '
-        '--config.pbt_replay=STUDY_DIR, retrained. = --config.search'),
+    'search': flags.DEFINE_enum('search', None, list(registry.SEARCHES),
+                                registry.search_help()),
     'final_batch_size': flags.DEFINE_integer(
         'final_batch_size', None, 'Batch size of the final retraining of the best '
         "configuration (studies with final_epochs > 0; default 32, Keras' default, as "
@@ -149,9 +143,11 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def configure(config: ml_collections.ConfigDict,
               overrides: list[tuple[str, str]] = ()) -> ml_collections.ConfigDict:
-  """The study's config with the command line's overrides and shorthands applied."""
+  """The study's config, every search's section in it, with the command line's
+  overrides and shorthands applied."""
   return overrides_lib.apply_shorthands(
-      overrides_lib.apply(config, list(overrides)),
+      overrides_lib.apply(registry.complete(config), list(overrides),
+                          registry.renamed_fields()),
       {field: flag.value for field, flag in _SHORTHANDS.items() if flag.present})
 
 

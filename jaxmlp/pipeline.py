@@ -12,40 +12,34 @@ from jaxmlp.core import train
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
-from jaxmlp.engine import hosts
+from jaxmlp.common import hosts
 from jaxmlp.engine import interrupt
-from jaxmlp.engine import lock as lock_lib
+from jaxmlp.store import lock as lock_lib
 from jaxmlp.engine import plan
 from jaxmlp.engine import runner
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 from jaxmlp.report import report
-from jaxmlp.report import results
+from jaxmlp.report import tensorboard
+from jaxmlp.store import folders
 from jaxmlp.search import base
 from jaxmlp.search import registry
 from jaxmlp.studies import checks
-from jaxmlp.studies import run_identity
+from jaxmlp.store import run_identity
 from jaxmlp.studies import study as study_lib
 
 
 def check_study(config: ml_collections.ConfigDict, rows: int) -> None:
-  """The run, the study's members, and those its final retraining would train."""
+  """The run, the search's settings, the study's members, and those its final
+  retraining would train. `config` gets every search's section (registry.complete)."""
+  registry.complete(config)
   checks.check_run(config)
   search = registry.search_named(config.search)
+  registry.check_settings(config)
   search.validate_config(config, rows)
-  if config.final_epochs:
-    try:
-      checks.check_members(_final_configurations(search, config), rows)
-    except UserError as e:
-      raise UserError(str(e).replace('--config.batch_size', '--final_batch_size')) from None
-
-
-def _final_configurations(search: base.Search, config: ml_collections.ConfigDict
-                          ) -> list[study_lib.Member]:
-  """What the final retraining may train: the search's configurations, retrained at the
-  final model's batch size and shuffling."""
-  return [dataclasses.replace(m, values=dict(m.values, batch_size=config.final_batch_size,
-                                             shuffle=config.final_shuffle))
-          for m in search.configurations(config)]
+  try:
+    checks.check_members(search.final_configurations(config), rows)
+  except UserError as e:
+    raise UserError(str(e).replace('--config.batch_size', '--final_batch_size')) from None
 
 
 def require_fit(search: base.Search, config: ml_collections.ConfigDict,
@@ -53,8 +47,8 @@ def require_fit(search: base.Search, config: ml_collections.ConfigDict,
   """Refuses (one line) a study whose programs the devices cannot hold, before anything
   is put on them or compiled: the search's own, and the final retraining's."""
   demands = search.program_demands(config)
-  if config.final_epochs:
-    demands += base.demands_of(_final_configurations(search, config), config)
+  if search.final_configurations(config):
+    demands += base.demands_of(search.final_configurations(config), config)
   data_bytes = plan.data_bytes_of(devices.split_arrays(split))
   for demand in demands:
     plan.require_fit(demand.structures, demand.slots, data_bytes, len(split.x_train),
@@ -66,7 +60,7 @@ def study_lock(config: ml_collections.ConfigDict, output_dir: Path,
   """The lock a run of `config` holds on its study folder: the folder's own, or, for
   Optuna's workers (which share a study folder by design), its worker id's."""
   return lock_lib.StudyLock(output_dir / config.name,
-                            worker_id if config.search == 'optuna' else None)
+                            worker_id if registry.search_class(config.search).shares_folder else None)
 
 
 def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, output_dir: Path,
@@ -77,6 +71,7 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
   The study folder is locked for this run (see engine/lock.py) until it returns or
   raises: a second run into it is refused before it reads or writes anything there."""
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
+  registry.complete(config)
   search = registry.search_named(config.search)
   require_fit(search, config, split)
   lock = study_lock(config, output_dir, settings.get('worker_id', 0))
@@ -92,14 +87,17 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
 def _run_locked(search: base.Search, config: ml_collections.ConfigDict,
                 split: data_lib.Split, *, output_dir: Path, command: str,
                 source: Path | None, **settings) -> Path | None:
-  settings, data = runner.start(config, split, output_dir, **settings)
+  tensorboard_on = settings.pop('tensorboard', True)
+  settings, data = runner.start(config, split, output_dir,
+                                identity=registry.identity_rules(config.search), **settings)
+  board = tensorboard.Board.for_study(settings.study_dir, config,
+                                      enabled=tensorboard_on and hosts.is_primary())
+  settings = dataclasses.replace(settings, board=board)
   outcome = search.run(config, settings, data)
   if outcome is None:
     return None
-  final = None
-  if config.final_epochs:
-    interrupt.raise_if_requested()
-    final = runner.run_final(config, settings, data, outcome.best)
+  interrupt.raise_if_requested()
+  final = search.final_model(config, settings, data, outcome)
   runner.finish(settings)
   interrupt.raise_if_requested()  # a stop in the last epoch: the members are written
   if not hosts.is_primary():
@@ -123,7 +121,7 @@ def run_settings(member_dir: Path) -> dict[str, Any]:
 
 def evaluate_member(member_dir: Path, data_dir: str | None = None) -> dict[str, Any]:
   """The member's final weights on its run's test set, beside what it recorded."""
-  record, structure, hparams, params = results.load_member(member_dir)
+  record, structure, hparams, params = folders.load_member(member_dir)
   split = data_lib.load_split(run_settings(member_dir), data_dir)
   loss, accuracy, _ = jax.jit(train.evaluate, static_argnames='structure')(
       params['final'], split.x_test, split.y_test, hparams, structure=structure)

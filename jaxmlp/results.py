@@ -17,7 +17,7 @@ from absl import app
 from absl import flags
 
 from jaxmlp import cli
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 FORMATS = ('csv', 'parquet', 'markdown')
 
@@ -77,11 +77,11 @@ def export(study_dir: str, fmt: str, output: str | None = None,
   """Writes the study's table to `output`, or to stdout."""
   if fmt == 'parquet':
     _require_pyarrow()   # before reading the study: the mistake is the command's
-  from jaxmlp.report import frames   # pandas: loaded only once the flags are good
+  from jaxmlp import frames   # pandas: loaded only once the flags are good
   read = frames.read_history if history else frames.read_results
   content = table_bytes(read(Path(study_dir)), fmt)
   if output:
-    from jaxmlp.report import results as results_lib   # pylint: disable=g-import-not-at-top
+    from jaxmlp.store import folders as results_lib   # pylint: disable=g-import-not-at-top
     results_lib.write_atomic(Path(output), content)
   else:
     sys.stdout.buffer.write(content)

@@ -21,7 +21,7 @@ import numpy as np
 
 from jaxmlp.data import mnist as data
 from jaxmlp.data import idx
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 MNIST_DIR = pathlib.Path(
     os.environ.get('MNIST_DIR')

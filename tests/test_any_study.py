@@ -17,7 +17,7 @@ from jaxmlp.engine import checkpoint
 from jaxmlp.data import mnist as data
 from jaxmlp import pipeline
 from jaxmlp.studies import study
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 ROWS = 200
 SHAPES = int(os.environ.get('JAXMLP_SHAPES', '3'))
@@ -65,7 +65,7 @@ def study_shapes(draw) -> dict:
     fields['arms'] = dict(a=dict(optimizer='sgd'), b=dict(optimizer='adam', rho=0.5))
     fields['optimizer'] = 'rmsprop'
   if draw(st.integers(0, 3)) == 0:
-    fields.update(search='hyperband', hyperband_max_epochs=draw(st.integers(1, 4)),
+    fields.update(search='hyperband', hyperband=dict(max_epochs=draw(st.integers(1, 4))),
                   learning_rate=(1e-3, 1e-2, 0.1))
   return fields
 

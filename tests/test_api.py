@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import jaxmlp
-from jaxmlp.errors import UserError
-from jaxmlp.report import results
+from jaxmlp.common.errors import UserError
+from jaxmlp.store import folders
 
 _FIELDS = dict(epochs=2, seeds=2, data_limit=600)
 
@@ -47,11 +47,11 @@ def test_the_command_line_finds_the_python_run_complete(study):
 
 def test_train_reproduces_the_members_from_their_initial_weights(study):
   members = jaxmlp.members_of('baseline', **_FIELDS)
-  initial = [results.load_params(results.member_dir(study.folder / 'members', m))['initial']
+  initial = [folders.load_params(folders.member_dir(study.folder / 'members', m))['initial']
              for m in members]
   trained = jaxmlp.train(members, initial_params=initial)
   for member, got in zip(members, trained):
-    stored = json.loads((results.member_dir(study.folder / 'members', member) /
+    stored = json.loads((folders.member_dir(study.folder / 'members', member) /
                          'result.json').read_text())
     for name, values in stored['history'].items():
       np.testing.assert_array_equal(got.history[name], np.array(values, np.float32))

@@ -15,8 +15,8 @@ import pytest
 
 from jaxmlp.data import mnist as data
 from jaxmlp.data import idx
-from jaxmlp.errors import UserError
-from jaxmlp.report import results
+from jaxmlp.common.errors import UserError
+from jaxmlp.store import folders
 
 
 def _write_idx(path, array):
@@ -60,15 +60,15 @@ def test_a_run_on_another_idx_dataset_evaluates_with_that_runs_settings(tmp_path
 
 # Damaged files: named, with how to regenerate them; never a traceback.
 
-FIXTURE = Path(__file__).parent / 'report' / 'fixtures' / 'grid_member.json'
+FIXTURE = Path(__file__).parent / 'store' / 'fixtures' / 'grid_member.json'
 
 
 def _member(tmp_path):
   member = tmp_path / 'out' / 'study' / 'members' / 'm__seed0'
   member.mkdir(parents=True)
-  shutil.copy(FIXTURE, member / results.RESULT_FILE)
+  shutil.copy(FIXTURE, member / folders.RESULT_FILE)
   weights = {'kernel': np.ones((3, 2), np.float32)}
-  (member / results.PARAMS_FILE).write_bytes(flax.serialization.msgpack_serialize(
+  (member / folders.PARAMS_FILE).write_bytes(flax.serialization.msgpack_serialize(
       {'initial': weights, 'final': weights, 'best': weights}))
   return member
 
@@ -78,21 +78,21 @@ def _damaged_line(path):
           'that trained it (the same command) to train that member again')
 
 
-@pytest.mark.parametrize('name', [results.PARAMS_FILE, results.RESULT_FILE])
+@pytest.mark.parametrize('name', [folders.PARAMS_FILE, folders.RESULT_FILE])
 def test_a_truncated_member_file_is_named_with_the_fix(tmp_path, name):
   member = _member(tmp_path)
-  results.load_member(member)   # intact: loads
+  folders.load_member(member)   # intact: loads
   path = member / name
   path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
   with pytest.raises(UserError) as e:
-    results.load_member(member)
+    folders.load_member(member)
   start, end = _damaged_line(path)
   assert str(e.value).startswith(start) and str(e.value).endswith(end)
 
 
 def test_evaluate_on_a_truncated_weight_file_is_one_line(tmp_path):
   member = _member(tmp_path)
-  params = member / results.PARAMS_FILE
+  params = member / folders.PARAMS_FILE
   params.write_bytes(params.read_bytes()[:40])
   run = subprocess.run([sys.executable, '-m', 'jaxmlp.evaluate', f'--run={member}'],
                        capture_output=True, text=True, timeout=300)
@@ -104,14 +104,14 @@ def test_evaluate_on_a_truncated_weight_file_is_one_line(tmp_path):
 
 def test_a_write_the_disk_refuses_keeps_the_previous_file(tmp_path, monkeypatch):
   path = tmp_path / 'summary.md'
-  results.write_atomic(path, 'before\n')
+  folders.write_atomic(path, 'before\n')
 
   def full(fd):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-  monkeypatch.setattr(results.os, 'fsync', full)
+  monkeypatch.setattr(folders.os, 'fsync', full)
   with pytest.raises(UserError) as e:
-    results.write_atomic(path, 'after, half written\n')
+    folders.write_atomic(path, 'after, half written\n')
   assert str(e.value).startswith(f'cannot write {path}: the disk is full')
   assert path.read_text() == 'before\n'
   assert [p.name for p in tmp_path.iterdir()] == ['summary.md']   # no temporary left

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp.engine import faults
+from jaxmlp.common import faults
 
 TINY = ['--study=baseline', '--epochs=3', '--seeds=1', '--data_limit=500',
         "--config.hidden_sizes=(16,)", '--config.batch_size=(100, 250, 500)',
@@ -158,8 +158,8 @@ def test_an_output_folder_that_is_a_file_is_one_line(tmp_path):
 
 
 OPTUNA = ['--study=finetune_optuna', '--data_limit=500', '--epochs=2',
-          '--config.hidden_sizes=(16, 16)', '--config.optuna_slots=2',
-          '--config.optuna_trials=4', '--config.final_epochs=1', '--progress=false',
+          '--config.hidden_sizes=(16, 16)', '--config.optuna.slots=2',
+          '--config.optuna.trials=4', '--config.final_epochs=1', '--progress=false',
           '--tensorboard=false', '--cpu_devices=1']
 
 

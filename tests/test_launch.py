@@ -54,7 +54,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (['--study=baseline', '--epochs=0'], 'at least 1 epoch'),
     (['--study=all', '--config.l2=0.1'], '--config overrides need a single study'),
     (['--study=finetune', '--config.objective=f1'], 'val_accuracy, val_loss, val_f1'),
-    (['--study=finetune', '--config.hyperband_factor=1'], 'hyperband_factor must be'),
+    (['--study=finetune', '--config.hyperband.factor=1'],
+     '--config.hyperband.factor=1 is impossible: give a whole number >= 2'),
     (['--study=baseline', '--data_limit=-1'], '--data_limit'),
     (['--study=baseline', '--cpu_devices=-1'], '--cpu_devices'),
     (['--study=finetune', '--final_batch_size=0'], 'final_batch_size=0 is impossible'),
@@ -66,6 +67,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (['--study=baseline', '--config.search=random'], 'grid, hyperband'),
     (['--study=baseline', '--search=hyperband'], 'sweep axes that form a grid'),
     (['--study=baseline', '--config.hidden_sizes=(128, 0)'], 'positive layer widths'),
+    (['--study=finetune_pbt', '--config.pbt_population=8'],
+     '--config.pbt_population is now --config.pbt.population: pass '
+     '--config.pbt.population=8'),
+    (['--study=finetune_pbt', '--config.pbt.populaton=8'], "unknown setting 'populaton'"),
+    (['--study=finetune_pbt', '--config.pbt.factors=(0.8, -1)'], 'pbt.factors'),
+    (['--study=finetune_pbt', '--config.pbt.quantile=0.7'], 'give a number from 0 to 0.5'),
+    (['--study=finetune_pbt', '--config.bohb.x=1'], "unknown config section 'bohb'"),
 ])
 def test_what_is_refused_before_anything_runs(tmp_path, capsys, args, message):
   from absl import flags  # pylint: disable=g-import-not-at-top

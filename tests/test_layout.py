@@ -20,8 +20,33 @@ def test_the_scan_finds_a_cycle_and_a_lazy_import(tmp_path):
   assert found['subpackages'] == ['jaxmlp.sub']
 
 
+def test_the_scan_finds_an_import_against_the_layers_and_a_subpackage_cycle(tmp_path):
+  package = tmp_path / 'jaxmlp'
+  for sub in ('engine', 'report', 'search', 'search/pbt'):
+    (package / sub).mkdir(parents=True, exist_ok=True)
+    (package / sub / '__init__.py').write_text('')
+  (package / '__init__.py').write_text('')
+  (package / 'engine' / 'runner.py').write_text('from jaxmlp.report import board\n')
+  (package / 'report' / 'board.py').write_text('def f():\n  from jaxmlp.engine import runner\n')
+  (package / 'search' / 'pbt' / '_rules.py').write_text('')
+  (package / 'report' / 'figures.py').write_text('from jaxmlp.search.pbt import _rules\n')
+  found = layout_scan.scan(package)
+  assert found['upward'] == ['jaxmlp.engine.runner -> jaxmlp.report.board',
+                             'jaxmlp.report.figures -> jaxmlp.search.pbt._rules']
+  assert found['layer_cycles'] == [['engine', 'report']]
+  assert found['cycles'] == [['jaxmlp.engine.runner', 'jaxmlp.report.board']]
+  assert found['private'] == ['jaxmlp.report.figures -> jaxmlp.search.pbt._rules']
+
+
 def test_the_package_has_no_import_cycles():
   assert layout_scan.scan()['cycles'] == []
+
+
+def test_every_import_follows_the_declared_layers():
+  found = layout_scan.scan()
+  assert found['upward'] == []
+  assert found['layer_cycles'] == []
+  assert found['private'] == []
 
 
 def test_subpackages_with_one_job_each():

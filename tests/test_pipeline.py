@@ -3,7 +3,7 @@
 import pytest
 
 from jaxmlp import pipeline
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 from jaxmlp.studies import study
 
 
@@ -14,7 +14,7 @@ def test_a_run_too_big_for_the_host_is_refused_at_its_start(tmp_path, small_spli
     pipeline.run_study(huge, small_split, output_dir=tmp_path, command='', progress=False)
   assert not (tmp_path / 'huge').exists()   # nothing claimed, nothing allocated
   search = study.load_config('finetune_optuna')
-  search.optuna_slots = 10**9
-  with pytest.raises(UserError, match='ask for fewer with --config.optuna_slots$'):
+  search.optuna.slots = 10**9
+  with pytest.raises(UserError, match='ask for fewer with --config.optuna.slots$'):
     pipeline.run_study(search, small_split, output_dir=tmp_path, command='', progress=False)
   assert not (tmp_path / 'finetune_optuna').exists()

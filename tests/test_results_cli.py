@@ -11,7 +11,7 @@ import pytest
 
 import jaxmlp
 from jaxmlp import results as results_cli
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 
 def _results(args, cwd) -> subprocess.CompletedProcess:

@@ -1,18 +1,25 @@
 """Scans the jaxmlp package's structure from its source (AST, no imports run): import
-cycles (imports inside functions count), subpackages, module and function sizes, and
-where the objective's direction is decided.
+cycles (imports inside functions count) between modules and between subpackages,
+imports against the declared order of layers, private modules of a search imported
+from outside it, module and function sizes, and where the objective's direction is
+decided.
 
   python tools/layout_scan.py       # prints the figures; exit 1 when a rule is broken
 """
 
 import ast
-import collections
 import pathlib
 import sys
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'jaxmlp'
 MAX_MODULE_LINES = 350
 MAX_FUNCTION_LINES = 40
+
+# The package's layers, lowest first: a module may import its own layer and those
+# below it, never one above. 'jaxmlp' is the package's own top-level modules (the
+# command lines, the Python API and the pipeline they share).
+LAYERS = ('common', 'core', 'data', 'studies', 'store', 'engine', 'report', 'search',
+          'jaxmlp')
 
 
 def modules(root: pathlib.Path = PACKAGE) -> dict[str, pathlib.Path]:
@@ -71,6 +78,41 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
   return out
 
 
+def layer_of(module: str) -> str:
+  """A module's layer: its subpackage under jaxmlp, or 'jaxmlp' for a top-level one."""
+  parts = module.split('.')
+  return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else 'jaxmlp'
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+  """'importer -> imported' for each import of a layer above the importer's."""
+  rank = {layer: i for i, layer in enumerate(LAYERS)}
+  return sorted(f'{a} -> {b}' for a, targets in graph.items() for b in targets
+                if rank.get(layer_of(b), len(LAYERS)) > rank.get(layer_of(a), len(LAYERS)))
+
+
+def layer_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+  """Layer -> the other layers it imports."""
+  out = {layer: set() for layer in LAYERS}
+  for a, targets in graph.items():
+    out.setdefault(layer_of(a), set()).update(
+        layer_of(b) for b in targets if layer_of(b) != layer_of(a))
+  return out
+
+
+def private_imports(graph: dict[str, set[str]]) -> list[str]:
+  """Imports of a search's private module (jaxmlp.search.NAME._x) from outside its
+  package: a search is used through the class its package exposes."""
+  out = []
+  for a, targets in graph.items():
+    for b in targets:
+      parts = b.split('.')
+      if len(parts) == 4 and parts[1] == 'search' and parts[3].startswith('_') and (
+          not a.startswith('.'.join(parts[:3]))):
+        out.append(f'{a} -> {b}')
+  return sorted(out)
+
+
 def long_functions(path: pathlib.Path) -> list[tuple[str, int]]:
   tree = ast.parse(path.read_text())
   return [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(tree)
@@ -89,8 +131,13 @@ def scan(root: pathlib.Path = PACKAGE) -> dict:
   files = modules(root)
   graph = {name: imports(path, set(files)) - {name} for name, path in files.items()}
   sizes = {name: len(path.read_text().splitlines()) for name, path in files.items()}
+  layers = layer_graph(graph)
   return dict(
       modules=len(files),
+      layers={layer: sorted(targets) for layer, targets in layers.items()},
+      layer_cycles=cycles(layers),
+      upward=upward_imports(graph),
+      private=private_imports(graph),
       subpackages=sorted(n for n, p in files.items() if p.name == '__init__.py' and '.' in n),
       cycles=cycles(graph),
       largest=sorted(sizes.items(), key=lambda kv: -kv[1])[:5],
@@ -107,11 +154,19 @@ def main() -> int:
   print(f"modules: {found['modules']}, subpackages: {len(found['subpackages'])} "
         f"({', '.join(found['subpackages'])})")
   print(f"import cycles: {len(found['cycles'])} {found['cycles'] or ''}")
+  print(f"layers, lowest first: {' < '.join(LAYERS)}")
+  for layer, targets in found['layers'].items():
+    print(f"  {layer} imports {', '.join(targets) or 'nothing of the package'}")
+  print(f"subpackage cycles: {len(found['layer_cycles'])} {found['layer_cycles'] or ''}")
+  print(f"imports against the order: {len(found['upward'])} {found['upward'] or ''}")
+  print(f"private search modules imported from outside: {len(found['private'])} "
+        f"{found['private'] or ''}")
   print(f"largest modules: {', '.join(f'{n} {s}' for n, s in found['largest'])}; "
         f"over {MAX_MODULE_LINES} lines: {found['over_limit'] or 'none'}")
   print(f"functions over {MAX_FUNCTION_LINES} lines: {long_count} of {found['functions']}")
   print(f"objective direction decided at: {', '.join(found['direction_sites']) or 'nowhere'}")
-  broken = (found['cycles'] or found['over_limit'] or len(found['subpackages']) < 4
+  broken = (found['cycles'] or found['layer_cycles'] or found['upward']
+            or found['private'] or found['over_limit'] or len(found['subpackages']) < 4
             or len(found['direction_sites']) != 1)
   return 1 if broken else 0
 

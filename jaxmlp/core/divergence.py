@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jaxmlp.common import numbers
+
 LOSS_LIMIT = math.sqrt(float(np.finfo(np.float32).max))   # 1.8e19
 GROWTH = 1e6
 
@@ -35,7 +37,7 @@ RULE = ('a loss became NaN or infinite, exceeded sqrt(float32 max) = '
 def diverged(losses: Sequence[float | None]) -> bool:
   """Whether `losses` (in time order, the first epoch's training loss first; None or
   NaN for a loss that was not finite) show a diverged member (see the module)."""
-  values = [math.nan if v is None else float(v) for v in losses]
+  values = numbers.nan_if_none(losses).tolist()
   if any(not math.isfinite(v) for v in values):
     return True
   if any(v > LOSS_LIMIT for v in values):

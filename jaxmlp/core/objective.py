@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxmlp.common import numbers
+
 
 class Direction(enum.Enum):
   """As optuna.study.StudyDirection (whose string values Optuna also accepts)."""
@@ -47,12 +49,12 @@ class Objective:
   def best_value(self, values: Sequence[float | None]) -> float:
     """The best of a history (None, a diverged epoch, is skipped); NaN if none is."""
     pick = np.nanmin if self.minimize else np.nanmax
-    return pick([np.nan if v is None else v for v in values])
+    return pick(numbers.nan_if_none(values))
 
   def best_epoch(self, values: Sequence[float | None]) -> int | None:
     """The 1-based epoch the tracker keeps: the first to reach the best finite value;
     None when no epoch has one."""
-    scores = np.array([np.nan if v is None else v for v in values], np.float64)
+    scores = numbers.nan_if_none(values)
     if not np.isfinite(scores).any():
       return None
     scores[~np.isfinite(scores)] = np.nan

@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 
-from jaxmlp.errors import DataError
+from jaxmlp.common.errors import DataError
 
 FILES: dict[str, str] = {
     'train_images': 'train-images-idx3-ubyte',

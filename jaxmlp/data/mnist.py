@@ -23,11 +23,11 @@ import numpy as np
 
 from jaxmlp.data import idx
 from jaxmlp.data import mnist_files
-from jaxmlp.engine import faults
+from jaxmlp.common import faults
 # The split's types are part of this module's interface: callers write data.Split.
 from jaxmlp.data.types import Mnist, Split  # pylint: disable=unused-import
 # Callers catch data.DataError, so it stays part of this module's interface.
-from jaxmlp.errors import DataError
+from jaxmlp.common.errors import DataError
 
 # Likewise part of the interface: evaluate.py reads files through it.
 read_idx = idx.read_idx

@@ -14,7 +14,7 @@ import urllib.request
 from absl import logging
 
 from jaxmlp.data import idx
-from jaxmlp.errors import DataError
+from jaxmlp.common.errors import DataError
 
 # Each serves NAME.gz. yann.lecun.com is left out: it often refuses robots.
 MIRRORS: tuple[str, ...] = (

@@ -6,7 +6,7 @@ import numpy as np
 
 from jaxmlp.data import types
 from jaxmlp.data import idx
-from jaxmlp.errors import DataError
+from jaxmlp.common.errors import DataError
 
 
 def _import_tfds():

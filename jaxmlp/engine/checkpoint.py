@@ -28,9 +28,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmlp.engine import faults
-from jaxmlp.engine import hosts
-from jaxmlp.errors import UserError, cannot_write
+from jaxmlp.common import faults
+from jaxmlp.common import hosts
+from jaxmlp.common.errors import UserError, cannot_write
 
 # 'auto' saves once the time since the last save reaches this many times what a save
 # costs: a program's first save is timed whole, its write included (later writes go on

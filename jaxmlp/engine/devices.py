@@ -10,6 +10,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxmlp.common import numbers
+
 
 MEMBER_AXIS = 'members'
 
@@ -86,8 +88,8 @@ def program_layout(mesh: Mesh, n_members: int, chunk: int,
   devices = mesh.devices.ravel()
   if jax.process_count() > 1 or (devices[0].platform != 'cpu' and not compact):
     return mesh, chunk // len(devices)
-  block = -(-n_members // min(len(devices), n_members))
-  return Mesh(devices[:-(-n_members // block)], (MEMBER_AXIS,)), block
+  block = numbers.ceil_div(n_members, min(len(devices), n_members))
+  return Mesh(devices[:numbers.ceil_div(n_members, block)], (MEMBER_AXIS,)), block
 
 
 def to_devices(x: np.ndarray, sharding: NamedSharding) -> jax.Array:

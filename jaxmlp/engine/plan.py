@@ -18,12 +18,13 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxmlp.common import numbers
 from jaxmlp.core import train
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
 from jaxmlp.engine import interrupt
 from jaxmlp.engine import program as program_lib
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 # Bytes one device may hold, in place of what it reports (tests plan against a small
 # budget this way).
@@ -89,7 +90,7 @@ def require_fit(structures: Iterable[train.Structure], slots: int, data_bytes: i
   `structures` that a device cannot hold beside the data; host-side only: nothing is
   allocated or compiled."""
   available = device_bytes() if available is None else available
-  per_device = -(-slots // len(jax.devices())) if slots else 1
+  per_device = numbers.ceil_div(slots, len(jax.devices())) if slots else 1
   for structure in structures:
     fits = fitting_slots(structure, data_bytes, train_rows, available)
     if fits >= per_device:
@@ -112,12 +113,12 @@ def members_per_program(structure: train.Structure, requested: int, n_members: i
   require_fit([structure], min(requested, n_members), data_bytes, train_rows,
               available=available)
   if requested > 0:
-    per_device = -(-requested // n_devices)
+    per_device = numbers.ceil_div(requested, n_devices)
   else:
     per_device = fitting_slots(structure, data_bytes, train_rows, available)
     if jax.local_devices()[0].platform == 'cpu':
       per_device = min(per_device, CPU_MEMBERS_PER_DEVICE)
-  per_device = min(per_device, -(-n_members // n_devices))
+  per_device = min(per_device, numbers.ceil_div(n_members, n_devices))
   return per_device * n_devices
 
 

@@ -19,8 +19,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
-from jaxmlp.engine import faults
-from jaxmlp.engine import hosts
+from jaxmlp.common import faults
+from jaxmlp.common import hosts
 from jaxmlp.engine import interrupt
 from jaxmlp.core import train
 

@@ -16,14 +16,13 @@ import tqdm
 
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
-from jaxmlp.engine import faults
-from jaxmlp.engine import hosts
+from jaxmlp.common import faults
+from jaxmlp.common import hosts
 from jaxmlp.engine import plan
-from jaxmlp.engine import program as engine
-from jaxmlp.report import records
-from jaxmlp.report import results
-from jaxmlp.report import tensorboard
-from jaxmlp.studies import run_identity
+from jaxmlp.engine import program as program_lib
+from jaxmlp.store import records
+from jaxmlp.store import folders
+from jaxmlp.store import run_identity
 from jaxmlp.studies import study as study_lib
 
 CHECKPOINTS = 'checkpoints'
@@ -104,7 +103,11 @@ class Settings:
   storage: str | None = None     # --search=optuna: the study's storage (default: a file)
   worker_id: int = 0             # which of several workers on one Optuna study
   search_only: bool = False      # an extra worker: search, no final model, no report
-  board: tensorboard.Board | None = None   # live TensorBoard runs (None: off)
+  # What watches members train, as the progress bar does (report.tensorboard.Board:
+  # live TensorBoard runs); None: nothing. board.group_runs(members, dirs, programs,
+  # epochs, first_epoch) gives a group's: epoch(done, metrics), finish(k, epochs,
+  # test scores), close().
+  board: Any = None
 
 
 def _program_id(members: list[study_lib.Member], epochs: int, first_epoch: int,
@@ -125,14 +128,14 @@ def _finished(members: list[study_lib.Member], dirs: list[Path], with_params: bo
   """Per member: None, or (record, best-epoch params if asked) when done.
 
   Process 0 reads them; the others receive what it read (as JSON, then records)."""
-  stored = hosts.from_primary(lambda: [results.read_result(d) for d in dirs])
+  stored = hosts.from_primary(lambda: [folders.read_result(d) for d in dirs])
   out = []
   for m, d, found in zip(members, dirs, stored):
     record = None if found is None else records.MemberRecord.from_json(found)
     best = None
     if record is not None and with_params:
       best = hosts.tree_from_primary(
-          results.load_params(d)['best'] if hosts.is_primary() else None,
+          folders.load_params(d)['best'] if hosts.is_primary() else None,
           jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), m.structure.param_shapes()))
     out.append(None if record is None else (record, best))
   return out
@@ -154,7 +157,7 @@ def train_members(members: list[study_lib.Member], data: LazyDeviceData, *, conf
     name = (f'[{title}] program {index}/{len(groups)}: {len(group)} members '
             f'({structure.optimizer}, batch {structure.batch_size}, hidden '
             f'{"x".join(map(str, structure.hidden_sizes))})')
-    dirs = [results.member_dir(settings.study_dir / folder, m) for m in group]
+    dirs = [folders.member_dir(settings.study_dir / folder, m) for m in group]
     saved = _finished(group, dirs, want_params)
     for m, found in zip(group, saved):
       if found:
@@ -180,6 +183,19 @@ def _mean(values: list[float | None]) -> float:
   """The mean of the finite values (a diverged member's test accuracy is None)."""
   finite = [v for v in values if v is not None and np.isfinite(v)]
   return float(np.mean(finite)) if finite else float('nan')
+
+
+class _Unobserved:
+  """A group's observer when nothing watches."""
+
+  def epoch(self, done, metrics):
+    del done, metrics
+
+  def finish(self, k, epochs_trained, test):
+    del k, epochs_trained, test
+
+  def close(self):
+    pass
 
 
 @dataclasses.dataclass
@@ -218,9 +234,10 @@ class _GroupRun:
     figures = dict(compile_s=0.0, fit_s=0.0)
     part = lambda p: _part(p.number, programs)
     lookups_before = dict(_cache_lookups)
-    board = tensorboard.GroupRuns(self.settings.board, self.group, self.dirs,
-                                  [p.members for p in programs], self.epochs,
-                                  self.first_epoch)
+    board = (_Unobserved() if self.settings.board is None else
+             self.settings.board.group_runs(self.group, self.dirs,
+                                            [p.members for p in programs], self.epochs,
+                                            self.first_epoch))
 
     def on_epoch(done, total, metrics):
       del total
@@ -265,11 +282,11 @@ class _GroupRun:
   def _write(self, planned: plan.PlannedProgram, result):
     for row, k in enumerate(planned.members):
       m = self.group[k]
-      record = results.member_record(m, result, row, study_lib.reference_for(self.config, m),
+      record = folders.member_record(m, result, row, study_lib.reference_for(self.config, m),
                                      f'{self.title} {self.index}.{planned.number}',
                                      self.first_epoch)
-      weights = engine.member(result, row)
-      results.write_member(self.dirs[k], record, weights)
+      weights = program_lib.member(result, row)
+      folders.write_member(self.dirs[k], record, weights)
       yield k, m, (record, weights['best'])
     self.checkpoints.pop(planned.number).delete()   # waits for its last write
 
@@ -277,16 +294,15 @@ class _GroupRun:
 def start(config: ml_collections.ConfigDict, split, output_dir: Path, **settings
           ) -> tuple[Settings, LazyDeviceData]:
   """Claims the study's folder for this run (see run_identity) and cleans what a kill
-  left half-written; the data goes on the devices when a program first needs it."""
+  left half-written; the data goes on the devices when a program first needs it.
+  `settings`: Settings' fields, and `identity`: the search's run_identity.Rules."""
   data = LazyDeviceData(split, devices.member_mesh())
   study_dir = output_dir / config.name
-  run_identity.claim(study_dir, config)
+  run_identity.claim(study_dir, config, settings.pop('identity', None))
   if hosts.is_primary():
     for stale in study_dir.rglob('.*.tmp'):  # a write cut short by a kill
       stale.unlink()
-  board = tensorboard.Board.for_study(
-      study_dir, config, enabled=settings.pop('tensorboard', True) and hosts.is_primary())
-  return Settings(study_dir, board=board, **settings), data
+  return Settings(study_dir, **settings), data
 
 
 def finish(settings: Settings) -> None:
@@ -306,10 +322,7 @@ def run_grid(config: ml_collections.ConfigDict, settings: Settings, data: LazyDe
 def run_final(config: ml_collections.ConfigDict, settings: Settings, data: LazyDeviceData,
               best: study_lib.Member) -> list[records.MemberRecord]:
   """Retrains the best configuration, as the original's last fit did, into final/."""
-  values = dict(best.values, batch_size=config.final_batch_size,
-                shuffle=config.final_shuffle, epochs=config.final_epochs)
-  members = [dataclasses.replace(best, values=values, seed=seed)
-             for seed in range(config.seeds)]
+  members = [study_lib.final_member(best, config, seed) for seed in range(config.seeds)]
   trained = train_members(members, data, config=config, settings=settings, folder='final',
                           title=f'{config.name} final model')
   return [record for record, _ in trained]

@@ -13,9 +13,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from jaxmlp.common import numbers
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import program as program_lib
 from jaxmlp.core import train
 
 _stop = jax.jit(lambda stopped, take: stopped | take)
@@ -26,13 +27,13 @@ class SlotProgram:
 
   def __init__(self, structure: train.Structure, tracking: train.Tracking, mesh: Mesh,
                size: int, data: devices.DeviceData, idle_hparams: dict[str, float],
-               program: engine.Program | None = None):
+               program: program_lib.Program | None = None):
     """`program`: the compiled functions of another SlotProgram of this structure and
     size, to share."""
     self.structure, self.tracking = structure, tracking
     self.mesh, block = plan.slot_layout(mesh, size)
     self.size = block * self.mesh.size
-    self.program = program or engine.build_program(structure, tracking, self.mesh, block)
+    self.program = program or program_lib.build_program(structure, tracking, self.mesh, block)
     self.data = devices.data_on(data, self.mesh)
     self._sharding = NamedSharding(self.mesh, P(devices.MEMBER_AXIS))
     self.hparams = {k: np.full(self.size, v, np.float32) for k, v in idle_hparams.items()}
@@ -112,9 +113,9 @@ def sizes(structure: train.Structure, requested: int, seeds: int, trials: int,
   budget, since trials that run together are sampled without each other's results."""
   data_bytes, rows = plan.data_bytes_of(data), len(data.x_train)
   if requested:
-    slots = -(-requested // seeds) * seeds
-    plan.require_fit([structure], slots, data_bytes, rows, flag='optuna_slots')
+    slots = numbers.ceil_div(requested, seeds) * seeds
+    plan.require_fit([structure], slots, data_bytes, rows, flag='optuna.slots')
     return slots
   fit = plan.members_per_program(structure, 0, 1 << 20, data_bytes, rows)
-  cap = -(-trials // 4) * seeds
+  cap = numbers.ceil_div(trials, 4) * seeds
   return max(seeds, min(fit, cap) // seeds * seeds)

@@ -8,8 +8,8 @@ import numpy as np
 
 from jaxmlp.core import divergence
 from jaxmlp.report import figures
-from jaxmlp.report import records as records_lib
-from jaxmlp.report import results
+from jaxmlp.store import records as records_lib
+from jaxmlp.store import folders
 from jaxmlp.report import summaries
 from jaxmlp.report import test_set
 
@@ -103,10 +103,10 @@ def each_configuration(grouped: dict[str, list[MemberRecord]], config,
            f'accuracy; *diverged* when {divergence.RULE}.', '']
   for label, runs in grouped.items():
     runs = sorted(runs, key=lambda r: r.seed)
-    slug = results.slug(label)
+    slug = folders.slug(label)
     title = f'{config.name}: {label}'
     curves = figures.learning_curves(runs, title, figure_dir / f'{slug}__curves.png')
-    _, _, _, params = results.load_member(results.member_dir(study_dir / 'members', runs[0]))
+    _, _, _, params = folders.load_member(folders.member_dir(study_dir / 'members', runs[0]))
     violins = figures.weight_violins(params['initial'], params['final'],
                                      f'{title} (seed {runs[0].seed})',
                                      figure_dir / f'{slug}__weights.png')

@@ -13,8 +13,9 @@ import matplotlib.ticker  # pylint: disable=g-import-not-at-top
 import numpy as np
 import seaborn as sns
 
-from jaxmlp.report import records as records_lib
-from jaxmlp.report import results
+from jaxmlp.common import numbers
+from jaxmlp.store import records as records_lib
+from jaxmlp.store import folders
 
 TRAIN, VALIDATION = '#1f77b4', '#ff7f0e'
 VIOLIN_SAMPLES = 20_000
@@ -26,7 +27,7 @@ def series(runs: list[records_lib.MemberRecord], name: str) -> np.ndarray:
   longest = max(len(r.history[name]) for r in runs)
   out = np.full((len(runs), longest), np.nan)
   for row, r in zip(out, runs):
-    values = [np.nan if v is None else v for v in r.history[name]]
+    values = numbers.nan_if_none(r.history[name])
     row[:len(values)] = values
   return out
 
@@ -51,7 +52,7 @@ def save(fig, path: Path) -> Path:
   buffer = io.BytesIO()
   fig.savefig(buffer, format='png', dpi=110, bbox_inches='tight')
   plt.close(fig)
-  results.write_atomic(path, buffer.getvalue())
+  folders.write_atomic(path, buffer.getvalue())
   return path
 
 

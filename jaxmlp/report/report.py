@@ -7,12 +7,12 @@ import re
 import subprocess
 from pathlib import Path
 
-from jaxmlp.engine import faults
-from jaxmlp.report import records as records_lib
-from jaxmlp.report import results
+from jaxmlp.common import faults
+from jaxmlp.store import records as records_lib
+from jaxmlp.store import folders
 from jaxmlp.report import summaries
 from jaxmlp.report import test_set
-from jaxmlp.studies import run_identity
+from jaxmlp.store import run_identity
 
 # A URL's password (scheme://user:PASSWORD@host): a report is shared, a password is not.
 _PASSWORD = re.compile(r'\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@', re.IGNORECASE)
@@ -53,20 +53,20 @@ def _what_ran(study_dir: Path, command: str, what: str, cost: str) -> list[str]:
 
 def write_report(study_dir: Path, config, split, *, command: str, outcome,
                  source: Path | None = None,
-                 final: list[records_lib.MemberRecord] | None = None) -> Path:
-  """The search's `outcome` (a search.base.Outcome), then the `final` retrained model."""
+                 final: records_lib.FinalModel | None = None) -> Path:
+  """The search's `outcome` (a search.base.Outcome), then its `final` model."""
   lines = [f'# Study `{config.name}`', '']
   doc = _docstring(source)
   if doc:
     lines += ['```', doc, '```', '']
   lines += _what_ran(study_dir, command, *outcome.what_ran(config))
-  lines += outcome.report_section(config, study_dir, split, retrained=bool(final))
-  if final:
+  lines += outcome.report_section(config, study_dir, split, retrained=final is not None)
+  if final is not None:
     lines += test_set.final_model_section(final, config, split, study_dir)
   lines += outcome.report_appendix(config, study_dir)
   faults.passed('report')   # a test's kill lands with the figures drawn, report.md not
   path = study_dir / 'report.md'
-  results.write_atomic(path, mask_passwords('\n'.join(lines) + '\n'))
+  folders.write_atomic(path, mask_passwords('\n'.join(lines) + '\n'))
   return path
 
 
@@ -75,9 +75,9 @@ def write_index(output_dir: Path, studies: list[tuple[str, Path]], command: str)
   lines = ['# Every study', '', f'- command: `{command}`', f'- git revision: {git_revision()}',
            '']
   for name, study_dir in studies:
-    records = [results.read_member(d) for d in sorted((study_dir / 'members').iterdir())]
+    records = [folders.read_member(d) for d in sorted((study_dir / 'members').iterdir())]
     lines += [f'## [{name}]({study_dir.relative_to(output_dir)}/report.md)', '',
               summaries.summary_markdown([r for r in records if r]), '']
   path = output_dir / 'report.md'
-  results.write_atomic(path, mask_passwords('\n'.join(lines) + '\n'))
+  folders.write_atomic(path, mask_passwords('\n'.join(lines) + '\n'))
   return path

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from jaxmlp.core import objective as objective_lib
-from jaxmlp.report import records as records_lib
-from jaxmlp.report import results
+from jaxmlp.store import records as records_lib
+from jaxmlp.store import folders
 
 MemberRecord = records_lib.MemberRecord
 
@@ -97,9 +97,9 @@ def write_summary(study_dir: Path, records: list[MemberRecord]) -> str:
   writer = csv.DictWriter(buffer, SUMMARY_COLUMNS)
   writer.writeheader()
   writer.writerows(summary_rows(records))
-  results.write_atomic(study_dir / 'summary.csv', buffer.getvalue())
+  folders.write_atomic(study_dir / 'summary.csv', buffer.getvalue())
   table = summary_markdown(records)
-  results.write_atomic(study_dir / 'summary.md', table)
+  folders.write_atomic(study_dir / 'summary.md', table)
   return table
 
 

@@ -171,6 +171,11 @@ class Board:
     board.write_experiment(members, {'seed': [0.0, float(max(config.seeds - 1, 0))]})
     return board
 
+  def group_runs(self, members: list, dirs: list[Path], programs: list, epochs: int,
+                 first_epoch: int) -> 'GroupRuns':
+    """The runs of one group of members (the runner's observer of it)."""
+    return GroupRuns(self, members, dirs, programs, epochs, first_epoch)
+
   def write_experiment(self, members: list, extra: dict[str, list] | None = None) -> None:
     """The HParams experiment over `members` (every configuration the study may train)
     and `extra` hyperparameters (name -> the values they take)."""

@@ -8,8 +8,8 @@ import numpy as np
 from jaxmlp.core import metrics
 from jaxmlp.core import train
 from jaxmlp.report import figures
-from jaxmlp.report import records as records_lib
-from jaxmlp.report import results
+from jaxmlp.store import records as records_lib
+from jaxmlp.store import folders
 
 MemberRecord = records_lib.MemberRecord
 
@@ -21,7 +21,7 @@ def _on_test_set(records: list[MemberRecord], folder: Path, split, title: str,
   records = sorted(records, key=lambda r: r.seed)
   matrices = []
   for record in records:
-    _, structure, _, params = results.load_member(results.member_dir(folder, record))
+    _, structure, _, params = folders.load_member(folders.member_dir(folder, record))
     predicted = np.asarray(train.predict(params['final'], split.x_test, structure))
     matrices.append(metrics.confusion_matrix(split.y_test, predicted))
   figure = figures.confusion(metrics.normalize_rows(matrices[0]),
@@ -51,22 +51,22 @@ def _macro(scores) -> str:
           f'{over_seeds("macro_recall")}, F1 {over_seeds("macro_f1")}')
 
 
-def final_model_section(final: list[MemberRecord], config, split, study_dir: Path
-                        ) -> list[str]:
-  """The retrained best configuration on the test set, beside the original's numbers."""
-  scores, figure = _on_test_set(final, study_dir / 'final', split,
+def final_model_section(model: records_lib.FinalModel, config, split, study_dir: Path) -> list[str]:
+  """The final model on the test set, beside the original's numbers."""
+  final = model.records
+  scores, figure = _on_test_set(final, study_dir / model.folder, split,
                                 f'{config.name}: final model on the test set', study_dir)
-  cfg, ref = final[0].config, config.final_reference
+  ref = config.final_reference
   accuracy = [100 * s['accuracy'] for s in scores]
+  seeds = f'{len(final)} seed{"s" if len(final) > 1 else ""}'
   lines = ['## Final model', '',
-           f'**{final[0].label}** retrained {config.final_epochs} epochs at batch '
-           f'{cfg["batch_size"]}{", shuffled" if cfg["shuffle"] else ""}, {len(final)} '
-           f'seeds: test accuracy {_over_seeds(accuracy, 2)}%' +
+           f'**{final[0].label}** {model.how}, {seeds}: test accuracy '
+           f'{_over_seeds(accuracy, 2)}%' +
            (f' (original, {ref.configuration}: {100 * ref.test_accuracy:.2f}%, F1 '
             f'{ref.test_f1:.4f})' if 'test_accuracy' in ref else '') +
            f'; {_macro(scores)}.', '']
   return (lines + _per_digit(scores, figure, study_dir) +
-          ['Models saved in final/ (python -m jaxmlp.evaluate --run=...).', ''])
+          [f'Models saved in {model.folder}/ (python -m jaxmlp.evaluate --run=...).', ''])
 
 
 def best_model_section(label: str, runs: list[MemberRecord], config, split,

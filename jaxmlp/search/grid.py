@@ -8,8 +8,7 @@ import ml_collections
 
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import runner
-from jaxmlp.report import configurations as configurations_report
-from jaxmlp.report import records as records_lib
+from jaxmlp.store import records as records_lib
 from jaxmlp.report import summaries
 from jaxmlp.search import base
 from jaxmlp.studies import checks
@@ -33,11 +32,14 @@ class GridOutcome(base.Outcome):
 
   def report_section(self, config: ml_collections.ConfigDict, study_dir: Path,
                      split: data_lib.Split, *, retrained: bool) -> list[str]:
+    from jaxmlp.report import configurations as configurations_report  # pylint: disable=import-outside-toplevel
     return configurations_report.results_section(self.records, config, study_dir, split,
                                                  retrained=retrained)
 
   def report_appendix(self, config: ml_collections.ConfigDict, study_dir: Path
                       ) -> list[str]:
+    # Plotting is imported when a report is written, not when --help lists searches.
+    from jaxmlp.report import configurations as configurations_report  # pylint: disable=import-outside-toplevel
     return configurations_report.each_configuration(self.grouped, config, study_dir)
 
   def write_summary(self, study_dir: Path) -> str:
@@ -46,6 +48,20 @@ class GridOutcome(base.Outcome):
 
 class GridSearch(base.Search):
   name = 'grid'
+  help = 'every configuration x seed (the default).'
+
+  def adds_work(self, field: str, old, new) -> bool:
+    """More seeds, more values on a sweep axis, every arm after one, a new arm."""
+    name = field.rsplit('.', 1)[-1]
+    if field == 'seeds':
+      return new >= old
+    if field == 'arm':
+      return new == ''
+    if field.startswith('arms.') and old is None:
+      return True
+    if name in study_lib.MEMBER_FIELDS and old is not None and new is not None:
+      return set(study_lib.axis_values(name, old)) <= set(study_lib.axis_values(name, new))
+    return False
 
   def validate_config(self, config: ml_collections.ConfigDict, rows: int) -> None:
     checks.check_members(study_lib.expand(config), rows)

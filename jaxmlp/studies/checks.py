@@ -7,8 +7,7 @@ import ml_collections
 
 from jaxmlp.core import model as model_lib
 from jaxmlp.core import optim
-from jaxmlp.errors import UserError
-from jaxmlp.search import registry
+from jaxmlp.common.errors import UserError
 from jaxmlp.studies import space
 from jaxmlp.studies import study
 
@@ -31,12 +30,9 @@ def check_run(config: ml_collections.ConfigDict) -> None:
 
   need(_whole(config.seeds, 1), 'seeds', 'run at least 1 seed (--seeds=N)')
   need(config.objective in study.OBJECTIVES, 'objective', f"choose one of {', '.join(study.OBJECTIVES)}")
-  need(config.search in registry.SEARCHES, 'search',
-       f"choose one of {', '.join(registry.SEARCHES)}")
-  for field, low in (('hyperband_max_epochs', 1), ('hyperband_factor', 2),
-                     ('hyperband_iterations', 1), ('search_seed', 1), ('final_epochs', 0),
-                     ('final_batch_size', 1), ('data_limit', 0), ('optuna_trials', 1),
-                     ('optuna_timeout', 0), ('optuna_slots', 0)):
+  # The search's name and its own settings are the registry's and the search's to check.
+  for field, low in (('search_seed', 1), ('final_epochs', 0), ('final_batch_size', 1),
+                     ('data_limit', 0)):
     need(_whole(config[field], low), field, f'{field} must be a whole number >= {low}')
   need(_number(config.validation_split) and 0 < config.validation_split < 1,
        'validation_split', 'the validation fraction must be in (0, 1)')
@@ -46,17 +42,6 @@ def check_run(config: ml_collections.ConfigDict) -> None:
        f"choose one of {', '.join(study.DATA_SOURCES)}")
   for field in ('final_shuffle', 'data_checksums', 'confusion_matrix'):
     need(isinstance(config[field], bool), field, 'give True or False')
-  need(_whole(config.pbt_population, 2), 'pbt_population', 'a population has at least 2 members')
-  need(_whole(config.pbt_interval, 1), 'pbt_interval', 'exploit every N >= 1 epochs')
-  need(_number(config.pbt_quantile) and 0 <= config.pbt_quantile <= 0.5, 'pbt_quantile',
-       'the exploited fraction must be in [0, 0.5] (0: plain training)')
-  need(_number(config.pbt_resample) and 0 <= config.pbt_resample <= 1, 'pbt_resample',
-       'a probability must be in [0, 1]')
-  factors = config.pbt_factors
-  need(isinstance(factors, tuple) and bool(factors) and all(
-      _number(f) and 0 < f < math.inf for f in factors), 'pbt_factors',
-       "give positive factors, e.g. '(0.8, 1.2)'")
-  need(isinstance(config.pbt_replay, str), 'pbt_replay', 'give the PBT study folder')
   if problems:
     raise UserError(problems[0])
 

@@ -13,7 +13,7 @@ import ml_collections
 
 from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 PREFIX = '--config.'
 
@@ -25,7 +25,8 @@ HELP = (
     "--config.batch_size='(32, 256)'. A single value narrows an axis: "
     "--config.batch_size=256. --config.arm=NAME runs one arm of a study. Member fields: "
     f"{', '.join(study_lib.MEMBER_FIELDS)}. Run-wide fields (one value): "
-    f"{', '.join(f for f in study_lib.RUN_FIELDS + study_lib.FREE_FIELDS if f not in study_lib.FILE_ONLY_FIELDS)}.")
+    f"{', '.join(f for f in study_lib.RUN_FIELDS + study_lib.FREE_FIELDS if f not in study_lib.FILE_ONLY_FIELDS)}. "
+    "A search's settings: --config.SEARCH.SETTING=VALUE (see --search).")
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -96,9 +97,9 @@ def _kind_of(field: str) -> type:
   return type(study_lib.baseline()[field])
 
 
-def _one(field: str, value: Any, text: str) -> Any:
-  """One value of `field`, as the baseline types it; refuses what cannot be."""
-  kind = _kind_of(field)
+def _one(field: str, value: Any, text: str, kind: type | None = None) -> Any:
+  """One value of `field`, as the baseline (or `kind`) types it; refuses what cannot be."""
+  kind = kind or _kind_of(field)
   wrong = lambda what: UserError(f'--config.{field}={text} is not {what}')
   if field == 'hidden_sizes':
     if isinstance(value, int) and not isinstance(value, bool):
@@ -130,8 +131,41 @@ def _one(field: str, value: Any, text: str) -> Any:
   raise wrong('settable from the command line')
 
 
-def parse(field: str, text: str) -> Any:
-  """The value `text` gives `field`: one value, or a tuple (a sweep axis)."""
+def _numbers(field: str, value, text: str) -> tuple[float, ...]:
+  if not (isinstance(value, tuple) and value and all(
+      isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+    raise UserError(f"--config.{field}={text} is not a tuple of numbers, e.g. '(0.8, 1.2)'")
+  return tuple(float(v) for v in value)
+
+
+def _setting(field: str, text: str, sections: dict[str, dict[str, Any]]) -> Any:
+  """The value `text` gives a search's setting, SECTION.NAME, typed as its default."""
+  section, _, name = field.partition('.')
+  if section not in sections:
+    raise UserError(f'unknown config section {section!r} in --config.{field}: a search\'s '
+                    f"settings are --config.SEARCH.SETTING, SEARCH one of {', '.join(sections)}")
+  if name not in sections[section]:
+    raise UserError(f'unknown setting {name!r} of --search={section}: --config.{section}.'
+                    f"SETTING must be one of {', '.join(sections[section])}")
+  default = sections[section][name]
+  value = _literal(text)
+  if isinstance(value, list):
+    value = tuple(value)
+  if isinstance(default, tuple):
+    return _numbers(field, value, text)
+  return _one(field, value, text, type(default))
+
+
+def parse(field: str, text: str, sections: dict[str, dict[str, Any]] | None = None,
+          renamed: dict[str, str] | None = None) -> Any:
+  """The value `text` gives `field`: one value, or a tuple (a sweep axis); a search's
+  setting where `field` is SECTION.NAME (`sections`: each one's defaults). A flat
+  name of releases before sections (`renamed`) is refused with its new spelling."""
+  if renamed and field in renamed:
+    raise UserError(f'--config.{field} is now --config.{renamed[field]}: pass '
+                    f'--config.{renamed[field]}={text}')
+  if '.' in field:
+    return _setting(field, text, sections or {})
   baseline = study_lib.baseline()
   if field not in baseline:
     raise UserError(f"unknown config field {field!r}: --config.FIELD must be one of "
@@ -142,11 +176,6 @@ def parse(field: str, text: str) -> Any:
   value = _literal(text)
   if isinstance(value, list):
     value = tuple(value)
-  if field in study_lib.TUPLE_RUN_FIELDS:   # one value, which is a tuple
-    if not (isinstance(value, tuple) and value and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-      raise UserError(f"--config.{field}={text} is not a tuple of numbers, e.g. '(0.8, 1.2)'")
-    return tuple(float(v) for v in value)
   if space.has_distribution(field, value):
     if field not in study_lib.MEMBER_FIELDS:
       raise UserError(f'--config.{field}={text}: {field} is one value for the whole run, '
@@ -204,12 +233,20 @@ def _distribution(field: str, value, text: str):
   return value
 
 
-def apply(config: ml_collections.ConfigDict,
-          overrides: list[tuple[str, str]]) -> ml_collections.ConfigDict:
-  """The config with every override applied, over the arms' values too."""
+def apply(config: ml_collections.ConfigDict, overrides: list[tuple[str, str]],
+          renamed: dict[str, str] | None = None) -> ml_collections.ConfigDict:
+  """The config with every override applied, over the arms' values too. A search's
+  setting (SECTION.NAME) goes to its section, which the config holds already
+  (search.registry.complete)."""
+  baseline = study_lib.baseline()
+  sections = {k: dict(v) for k, v in config.items() if k not in baseline}
   with config.unlocked():
     for field, text in overrides:
-      value = parse(field, text)
+      value = parse(field, text, sections, renamed)
+      if '.' in field:
+        section, _, name = field.partition('.')
+        config[section][name] = value
+        continue
       _pin_references(config, field)
       config[field] = value
       for arm in config.arms.values():

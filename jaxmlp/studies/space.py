@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 KEY = 'distribution'
 

@@ -18,7 +18,7 @@ import ml_collections
 from jaxmlp.core import model as model_lib
 from jaxmlp.core import optim
 from jaxmlp.core import train
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 # Numeric hyperparameters: traced arrays, one compiled program serves all values.
 HPARAM_FIELDS = ('learning_rate', 'rho', 'beta1', 'beta2', 'epsilon', 'l1', 'l2',
@@ -28,18 +28,13 @@ MEMBER_FIELDS = HPARAM_FIELDS + ('hidden_sizes', 'kernel_init', 'optimizer', 'ba
                                  'shuffle', 'epochs', 'early_stopping_monitor',
                                  'early_stopping_patience')
 # One value for the whole run; they change what trains or how it is measured.
-RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'search',
-              'hyperband_max_epochs', 'hyperband_factor', 'hyperband_iterations',
-              'optuna_trials', 'optuna_sampler', 'optuna_pruner',
-              'pbt_population', 'pbt_interval', 'pbt_quantile', 'pbt_resample',
-              'pbt_factors', 'pbt_replay', 'search_seed', 'final_epochs', 'final_batch_size', 'final_shuffle',
-              'matmul_precision', 'data_source', 'data_limit', 'data_checksums')
-# Run-wide fields whose one value is a tuple of numbers (not a sweep axis).
-TUPLE_RUN_FIELDS = ('pbt_factors',)
-# May change between reruns of one run: what the report shows, how programs are cut,
-# how long a search may take.
+RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'search', 'search_seed',
+              'final_epochs', 'final_batch_size', 'final_shuffle', 'matmul_precision',
+              'data_source', 'data_limit', 'data_checksums')
+# May change between reruns of one run: what the report shows, how programs are cut.
+# (A search's own such settings: its Setting(free=True).)
 FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
-               'max_members_per_program', 'optuna_slots', 'optuna_timeout')
+               'max_members_per_program')
 # Set in a config file only: structured values with no command-line syntax.
 FILE_ONLY_FIELDS = ('arms', 'reference', 'final_reference')
 OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')
@@ -78,24 +73,8 @@ def baseline() -> dict[str, Any]:
                                      # best epoch (mean over seeds); its weights are kept
       early_stopping_monitor='val_loss',
       early_stopping_patience=0,     # Keras EarlyStopping; 0: never stop early
-      search='grid',                 # grid: every configuration; hyperband: keras_tuner's
-      hyperband_max_epochs=50,       # Hyperband with its max_epochs,
-      hyperband_factor=3,            # factor
-      hyperband_iterations=1,        # and hyperband_iterations; optuna: Optuna's
-      optuna_trials=100,             # sampler and pruner, over this many trials
-      optuna_timeout=0,              # or until this many seconds have passed (0: no limit),
-      optuna_sampler='tpe',          # tpe, random, cmaes, qmc
-      optuna_pruner='median',        # none, median, successive_halving, hyperband
-      optuna_slots=0,                # trials' executions per program (0: what fits)
-      pbt_population=16,             # pbt: members trained together in one program;
-      pbt_interval=5,                # every this many epochs the bottom quantile
-      pbt_quantile=0.25,             # (ceil(n*q), at most n/2; 0: plain training) copies
-                                     # a top-quantile member's weights, optimizer state
-      pbt_resample=0.25,             # and tracker, then resamples each hyperparameter
-      pbt_factors=(0.8, 1.2),        # with this probability, else scales it by one of
-                                     # these (Ray Tune's defaults), within the space
-      pbt_replay='',                 # pbt_replay: the PBT study folder whose winner's
-                                     # schedule is retrained alone
+      search='grid',                 # which search runs the study (search/registry.py);
+                                     # its settings are its own section, config.SEARCH.*
       search_seed=1,                 # which configurations a search draws, reproducibly
       final_epochs=0,                # > 0: retrain the best configuration this long,
       final_batch_size=32,           # at Keras' default batch size,
@@ -113,9 +92,11 @@ def make_config(**overrides) -> ml_collections.ConfigDict:
   """The baseline with a study's changes; unknown fields are refused (typos).
 
   Not type-safe: any member field may hold one value or a tuple of values (an axis).
+  A dict is a search's section (pbt=dict(population=8)): the search registry checks
+  its name and settings and fills its defaults (registry.complete).
   """
   fields = baseline()
-  unknown = set(overrides) - set(fields)
+  unknown = {k for k, v in overrides.items() if k not in fields and not isinstance(v, dict)}
   if unknown:
     raise ValueError(f'unknown config fields {sorted(unknown)}')
   fields.update(overrides)
@@ -157,7 +138,7 @@ def load_config(study: str) -> ml_collections.ConfigDict:
   except Exception as e:  # pylint: disable=broad-except
     raise UserError(f'{path} could not be loaded ({type(e).__name__}: {e}): a study file '
                     'defines get_config() returning jaxmlp.studies.study.make_config(...)') from e
-  if not isinstance(config, ml_collections.ConfigDict) or set(config) != set(baseline()):
+  if not isinstance(config, ml_collections.ConfigDict) or not set(baseline()) <= set(config):
     raise UserError(f'{path}: get_config() must return jaxmlp.studies.study.make_config(...)')
   return config
 
@@ -244,6 +225,15 @@ def expand(config: ml_collections.ConfigDict, seeds: int | None = None) -> list[
                        ) or config.name
       members += [Member(label, arm, seed, values, swept) for seed in range(seeds)]
   return members
+
+
+def final_member(member: Member, config: ml_collections.ConfigDict, seed: int = 0
+                 ) -> Member:
+  """`member` as the final model retrains it (the original's last fit): final_epochs
+  epochs at final_batch_size, final_shuffle."""
+  values = dict(member.values, batch_size=config.final_batch_size,
+                shuffle=config.final_shuffle, epochs=config.final_epochs)
+  return dataclasses.replace(member, values=values, seed=seed)
 
 
 def training_rows(config, dataset_rows: int = 60_000) -> int:

@@ -20,7 +20,7 @@ def test_a_member_diverged_when_a_loss_is_not_finite_or_past_the_bounds(losses, 
 
 
 def test_a_members_record_applies_the_rule_to_its_training_validation_and_test_losses():
-  from jaxmlp.report import records   # pylint: disable=import-outside-toplevel
+  from jaxmlp.store import records   # pylint: disable=import-outside-toplevel
   sane = dict(train_loss=[2.3, 1.0], val_loss=[2.0, 0.9])
   assert not records.diverged(sane, 0.8, tested=True)
   assert records.diverged(dict(sane, train_loss=[2.3, 4.7e20]))   # finite, far too large

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxmlp.data import mnist as data
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 import idx_helpers
 

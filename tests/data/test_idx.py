@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxmlp.data import idx
-from jaxmlp.errors import DataError
+from jaxmlp.common.errors import DataError
 
 import idx_helpers
 

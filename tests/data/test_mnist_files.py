@@ -16,7 +16,7 @@ import pytest
 
 from jaxmlp.data import mnist as data
 from jaxmlp.data import mnist_files
-from jaxmlp.errors import DataError
+from jaxmlp.common.errors import DataError
 
 import idx_helpers
 

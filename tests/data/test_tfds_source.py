@@ -11,7 +11,7 @@ import pytest
 
 from jaxmlp.data import mnist as data
 from jaxmlp.data import tfds as tfds_source
-from jaxmlp.errors import DataError
+from jaxmlp.common.errors import DataError
 
 import idx_helpers
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jaxmlp.engine import checkpoint
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 
 @pytest.mark.parametrize('text, policy', [

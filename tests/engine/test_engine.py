@@ -14,7 +14,7 @@ from jaxmlp.engine import checkpoint
 from jaxmlp.engine import devices
 from jaxmlp.engine import interrupt
 from jaxmlp.engine import plan
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import program as program_lib
 from jaxmlp.studies import study
 from jaxmlp.core import train
 
@@ -63,8 +63,8 @@ def _field(members, name):
 
 
 def _tree(members, name):
-  return engine.jax.tree.map(lambda *xs: np.stack(xs),
-                             *(engine.member(r, row)[name] for r, row in members))
+  return program_lib.jax.tree.map(lambda *xs: np.stack(xs),
+                             *(program_lib.member(r, row)[name] for r, row in members))
 
 
 def _assert_same(a, ka, b, kb, rtol=2e-5):
@@ -111,7 +111,7 @@ def test_chunked_group_equals_one_program(device_data):
   chunked = _run(hp, seeds, device_data, max_members=2)
   # On a CPU the last program's one member runs alone; an accelerator pads it to 2,
   # so that every program of the group shares one compiled shape.
-  last = 1 if engine.jax.devices()[0].platform == 'cpu' else 2
+  last = 1 if program_lib.jax.devices()[0].platform == 'cpu' else 2
   assert list(_field(chunked, 'members_per_program')) == [2, 2, 2, 2, last]
   for k in range(5):
     _assert_same(whole, k, chunked, k)
@@ -205,7 +205,7 @@ def test_continuing_from_saved_weights_equals_training_straight_through(device_d
   straight = _one(SGD, hp, seeds, device_data, 5)
   first = _one(SGD, hp, seeds, device_data, 2)
   rest = _one(SGD, hp, seeds, device_data, 3, first_epoch=2,
-              initial_params=[engine.member(first, k)['final'] for k in range(2)])
+              initial_params=[program_lib.member(first, k)['final'] for k in range(2)])
   jax_tree_allclose(rest.final_params, straight.final_params)
   np.testing.assert_allclose(rest.history['val_loss'], straight.history['val_loss'][:, 2:],
                              rtol=1e-5)
@@ -213,7 +213,7 @@ def test_continuing_from_saved_weights_equals_training_straight_through(device_d
 
 
 def jax_tree_allclose(a, b, rtol=1e-5):
-  engine.jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-6),
+  program_lib.jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-6),
                       a, b)
 
 
@@ -227,9 +227,9 @@ def test_early_stopped_members_freeze_and_best_weights_are_kept(device_data):
   # The stopped member froze: bit for bit what the same program gives when it ends
   # at that epoch.
   shorter = _one(SGD, hp, [0, 1], device_data, int(trained[1]), tracking=tracking)
-  engine.jax.tree.map(np.testing.assert_array_equal,
-                      engine.jax.tree.map(lambda x: x[1], result.final_params),
-                      engine.jax.tree.map(lambda x: x[1], shorter.final_params))
+  program_lib.jax.tree.map(np.testing.assert_array_equal,
+                      program_lib.jax.tree.map(lambda x: x[1], result.final_params),
+                      program_lib.jax.tree.map(lambda x: x[1], shorter.final_params))
   # The other member did not notice.
   calm = _one(SGD, _select(hp, 0), [0], device_data, 6)
   _assert_same([(result, 0)], 0, [(calm, 0)], 0)
@@ -237,7 +237,7 @@ def test_early_stopped_members_freeze_and_best_weights_are_kept(device_data):
   best = int(result.best_epoch[0])
   assert result.history['val_accuracy'][0, best] == np.nanmax(result.history['val_accuracy'][0])
   upto = _one(SGD, _select(hp, 0), [0], device_data, best + 1)
-  jax_tree_allclose(engine.jax.tree.map(lambda x: x[:1], result.best_params),
+  jax_tree_allclose(program_lib.jax.tree.map(lambda x: x[:1], result.best_params),
                     upto.final_params)
 
 
@@ -253,7 +253,7 @@ def test_a_group_ends_when_every_member_has_stopped(device_data):
 def _program(hp, seeds, data, epochs, **kw):
   programs = plan.cut(SGD, [False] * len(seeds), len(seeds), plan.data_bytes_of(data),
                       len(data.x_train))
-  return engine.run_program(SGD, train.Tracking(), hp, np.asarray(seeds), data, epochs,
+  return program_lib.run_program(SGD, train.Tracking(), hp, np.asarray(seeds), data, epochs,
                             programs[0].layout(devices.member_mesh()), **kw)
 
 
@@ -264,7 +264,7 @@ def _same_result(a, b):
   for field in ('test_loss', 'test_accuracy', 'weight_updates', 'best_epoch'):
     np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
   for tree in ('initial_params', 'final_params', 'best_params'):
-    engine.jax.tree.map(np.testing.assert_array_equal, getattr(a, tree), getattr(b, tree))
+    program_lib.jax.tree.map(np.testing.assert_array_equal, getattr(a, tree), getattr(b, tree))
 
 
 def test_a_stopped_program_saves_a_checkpoint_and_resumes_to_identical_results(

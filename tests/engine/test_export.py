@@ -10,7 +10,7 @@ EXPORT = r'''
 import itertools, json, jax, jax.numpy as jnp
 from jax import export
 from jaxmlp.engine import devices
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import program as program_lib
 from jaxmlp.studies import study
 from jaxmlp.core import train
 
@@ -30,7 +30,7 @@ structures = [
 ]
 exported = []
 for structure, platform in itertools.product(structures, ('cuda', 'tpu')):
-  program = engine.build_program(structure, train.Tracking(patience=3), mesh, block)
+  program = program_lib.build_program(structure, train.Tracking(patience=3), mesh, block)
   init_args = (spec((members,), jnp.uint32), hparams, spec((members,), jnp.int32))
   state = jax.eval_shape(program.init, *init_args)
   state, tracker = jax.eval_shape(program.start, state, state.params)

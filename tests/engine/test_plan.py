@@ -17,8 +17,8 @@ from jax.sharding import Mesh
 from jaxmlp.core import train
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
-from jaxmlp.engine import program as engine
-from jaxmlp.errors import UserError
+from jaxmlp.engine import program as program_lib
+from jaxmlp.common.errors import UserError
 from jaxmlp.studies import study
 
 STRUCTURE = train.Structure(hidden_sizes=(32, 16), batch_size=128, optimizer='rmsprop',
@@ -74,8 +74,8 @@ def test_what_cannot_fit_is_refused_in_one_line(monkeypatch):
   monkeypatch.setenv(plan.MEMORY_ENV, str(DATA_BYTES + 2 * slot))
   many = 3 * len(jax.devices())
   with pytest.raises(UserError, match='3 members need .*ask for fewer with '
-                     '--config.optuna_slots$') as refused:
-    plan.require_fit([STRUCTURE], many, DATA_BYTES, ROWS, flag='optuna_slots')
+                     '--config.optuna.slots$') as refused:
+    plan.require_fit([STRUCTURE], many, DATA_BYTES, ROWS, flag='optuna.slots')
   _line(refused)
 
 
@@ -115,7 +115,7 @@ def _xla_bytes(structure: train.Structure, block: int, rows: int) -> int:
                          spec((block,), jnp.uint32))
   tracker = jax.eval_shape(jax.vmap(lambda p: train.init_tracker(p, train.Tracking())),
                            state.params)
-  program = engine.build_program(structure, train.Tracking(), mesh, block)
+  program = program_lib.build_program(structure, train.Tracking(), mesh, block)
   memory = program.epoch.lower(state, tracker, hparams, data).compile().memory_analysis()
   return (memory.argument_size_in_bytes + memory.output_size_in_bytes +
           memory.temp_size_in_bytes), sum(np.prod(a.shape) * a.dtype.itemsize for a in data)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp.engine import faults
+from jaxmlp.common import faults
 from jaxmlp.engine import interrupt
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import program as program_lib
 from jaxmlp.engine import runner
-from jaxmlp.studies import run_identity
+from jaxmlp.search import registry
+from jaxmlp.store import run_identity
 from jaxmlp.studies import study
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 TINY = ['--study=dropout', '--epochs=4', '--seeds=2', '--data_limit=2000',
         '--progress=false', '--checkpoint_every=1']
@@ -111,8 +112,15 @@ def test_a_folder_of_another_run_is_refused(tmp_path, clean_run):
 
 
 def _claim(tmp_path, **fields):
-  config = study.make_config(name='tiny', **fields)
-  run_identity.claim(tmp_path / 'tiny', config)
+  """run.json after a run of `fields` claims the folder; a dotted field is a search's
+  setting (that search runs)."""
+  sections = {}
+  for name in [k for k in fields if '.' in k]:
+    section, _, setting = name.partition('.')
+    sections.setdefault(section, {})[setting] = fields.pop(name)
+    fields.setdefault('search', section)
+  config = registry.complete(study.make_config(name='tiny', **fields, **sections))
+  run_identity.claim(tmp_path / 'tiny', config, registry.identity_rules(config.search))
   return run_identity.read(tmp_path / 'tiny')['config']
 
 
@@ -125,7 +133,7 @@ def _claim(tmp_path, **fields):
     ('data_source', 'idx', 'tfds'),
     ('epochs', 10, 20),
     ('search', 'grid', 'hyperband'),
-    ('hyperband_factor', 3, 4),
+    ('hyperband.factor', 3, 4),
     ('seeds', 3, 2),                          # fewer seeds: not only more work
     ('learning_rate', (0.1, 0.01), (0.1,)),  # a value gone
 ])
@@ -159,7 +167,8 @@ def test_added_seeds_and_configurations_train_only_what_is_new(tmp_path, small_s
   assert len(before) == 2
   more = study.make_config(name='tiny', epochs=1, seeds=2, hidden_sizes=(16,),
                            learning_rate=(0.001, 0.01, 0.1))
-  settings, data = runner.start(more, small_split, tmp_path, progress=False)
+  settings, data = runner.start(more, small_split, tmp_path, progress=False,
+                                identity=registry.identity_rules('grid'))
   records = runner.run_grid(more, settings, data)
   after = {p.parent.name: p.stat().st_mtime_ns for p in members.glob('*/result.json')}
   assert len(records) == len(after) == 6
@@ -172,7 +181,7 @@ def test_a_swallowed_ctrl_c_stops_the_program_at_the_epochs_end_with_a_checkpoin
   config = study.make_config(name='tiny', epochs=3, seeds=1, learning_rate=(0.001, 0.01),
                              hidden_sizes=(16,))
   epochs_seen = []
-  real_run_program = engine.run_program
+  real_run_program = program_lib.run_program
 
   def run_program(*args, on_epoch, **kwargs):
     def spy(epoch, metrics):
@@ -181,7 +190,7 @@ def test_a_swallowed_ctrl_c_stops_the_program_at_the_epochs_end_with_a_checkpoin
       on_epoch(epoch, metrics)
     return real_run_program(*args, on_epoch=spy, **kwargs)
 
-  monkeypatch.setattr(engine, 'run_program', run_program)
+  monkeypatch.setattr(program_lib, 'run_program', run_program)
   with interrupt.remembered(), pytest.raises(interrupt.Stopped) as stopped:
     settings, data = runner.start(config, small_split, tmp_path, progress=False)
     runner.run_grid(config, settings, data)
@@ -190,7 +199,7 @@ def test_a_swallowed_ctrl_c_stops_the_program_at_the_epochs_end_with_a_checkpoin
   assert stopped.value.where == '[tiny] program 1/1 saved a checkpoint at epoch 1 of 3'
   assert not list(tmp_path.rglob('result.json'))
 
-  monkeypatch.setattr(engine, 'run_program', real_run_program)
+  monkeypatch.setattr(program_lib, 'run_program', real_run_program)
   with interrupt.remembered():  # the rerun continues from the checkpoint and finishes
     settings, data = runner.start(config, small_split, tmp_path, progress=False)
     records = runner.run_grid(config, settings, data)

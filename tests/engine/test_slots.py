@@ -6,7 +6,7 @@ import pytest
 
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
-from jaxmlp.engine import program as engine
+from jaxmlp.engine import program as program_lib
 from jaxmlp.engine import slots
 from jaxmlp.studies import study
 from jaxmlp.core import train
@@ -58,7 +58,7 @@ def test_a_slot_refilled_mid_run_trains_as_its_trial_would_alone(device_data):
   # The refilled slot: as its trial alone, from its own seed, epochs counted from 0.
   alone = _alone(refill, 13, 3, device_data)
   np.testing.assert_allclose(refill_history, alone.history['val_loss'][0], rtol=2e-5)
-  engine.jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b[0], rtol=2e-5,
+  program_lib.jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b[0], rtol=2e-5,
                                                                atol=1e-6),
                       program.params(0), alone.final_params)
   # The slot next to it went on as if nothing happened.

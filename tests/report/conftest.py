@@ -14,10 +14,10 @@ TINY_STUDIES = {
     # max_epochs 3: a trial is continued from its parent's epoch 1; final_epochs=1:
     # the best trial retrained, so final/ is read too.
     'hyperband': ('finetune', ['--study=finetune', '--search=hyperband', '--seeds=1',
-                               '--config.hyperband_max_epochs=3',
+                               '--config.hyperband.max_epochs=3',
                                '--config.final_epochs=1']),
     'optuna': ('finetune_optuna', ['--study=finetune_optuna', '--epochs=2',
-                                   '--config.optuna_trials=3', '--config.final_epochs=0']),
+                                   '--config.optuna.trials=3', '--config.final_epochs=0']),
 }
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import jaxmlp
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 _FOLDERS = {'members': 'member', 'trials': 'trial', 'final': 'final'}
 

@@ -11,7 +11,7 @@ import pytest
 from jaxmlp import pipeline
 from jaxmlp.core import metrics
 from jaxmlp.report import configurations
-from jaxmlp.report import records
+from jaxmlp.store import records
 
 TINY = ['--epochs=2', '--seeds=2', '--data_limit=2000', '--progress=false']
 
@@ -137,7 +137,7 @@ def test_hyperband_report_with_the_final_model(tmp_path):
   """A tiny Hyperband: 3 configurations, keras_tuner's brackets for max_epochs 3."""
   args = ['--study=finetune', '--search=hyperband', '--seeds=1', '--data_limit=1500',
           '--epochs=1', "--config.hidden_sizes=((64, 256),)", '--config.l2=1e-6',
-          '--config.hyperband_max_epochs=3', '--progress=false', '--output_dir=out']
+          '--config.hyperband.max_epochs=3', '--progress=false', '--output_dir=out']
   result = _launch(args, tmp_path)
   assert result.returncode == 0, result.stderr
   study_dir = tmp_path / 'out' / 'finetune'

@@ -1,4 +1,4 @@
-"""hyperband.Oracle creates exactly the trials keras_tuner's HyperbandOracle creates.
+"""_oracle.Oracle creates exactly the trials keras_tuner's HyperbandOracle creates.
 
 keras_tuner's oracle is driven as a sequential tuner drives it (create_trial, report,
 end_trial COMPLETED, next); ours in batches (next_trials, then reports, in any order,
@@ -16,8 +16,8 @@ import warnings
 
 import pytest
 
-from jaxmlp.search import hyperband_oracle as hyperband
-from jaxmlp.search import hyperband_schedule
+from jaxmlp.search.hyperband import _oracle
+from jaxmlp.search.hyperband import _schedule
 
 FINETUNE = {'hidden_sizes': ['64x256', '64x512', '128x256', '128x512'],
             'l2': [0.1, 0.001, 1e-06],
@@ -35,7 +35,7 @@ LARGE = {'activation': ['relu', 'tanh', 'elu', 'gelu'],
 
 def test_schedule_matches_keras_tuner_for_10_epochs_factor_3():
   # (trials, epochs) per round; brackets from the most aggressive.
-  assert hyperband_schedule.schedule(10, 3) == [
+  assert _schedule.schedule(10, 3) == [
       [(12, 2), (4, 4), (2, 10)],
       [(6, 4), (2, 10)],
       [(4, 10)],
@@ -43,7 +43,7 @@ def test_schedule_matches_keras_tuner_for_10_epochs_factor_3():
 
 
 def test_schedule_matches_keras_tuner_for_81_epochs_factor_3():
-  assert hyperband_schedule.schedule(81, 3) == [
+  assert _schedule.schedule(81, 3) == [
       [(81, 1), (27, 3), (9, 9), (3, 27), (1, 81)],
       [(34, 3), (12, 9), (4, 27), (2, 81)],
       [(15, 9), (5, 27), (2, 81)],
@@ -54,10 +54,10 @@ def test_schedule_matches_keras_tuner_for_81_epochs_factor_3():
 
 def test_keras_tuners_own_bracket_test():
   # keras_tuner's test_hyperband_oracle_bracket_configs (max_epochs 8, factor 2).
-  assert hyperband_schedule.num_brackets(8, 2) == 4
-  assert hyperband_schedule.size(8, 2, 3, 0) == 8 and hyperband_schedule.epochs(8, 2, 3, 0) == 1
-  assert hyperband_schedule.size(8, 2, 3, 3) == 1 and hyperband_schedule.epochs(8, 2, 3, 3) == 8
-  assert hyperband_schedule.size(8, 2, 0, 0) == 4 and hyperband_schedule.epochs(8, 2, 0, 0) == 8
+  assert _schedule.num_brackets(8, 2) == 4
+  assert _schedule.size(8, 2, 3, 0) == 8 and _schedule.epochs(8, 2, 3, 0) == 1
+  assert _schedule.size(8, 2, 3, 3) == 1 and _schedule.epochs(8, 2, 3, 3) == 8
+  assert _schedule.size(8, 2, 0, 0) == 4 and _schedule.epochs(8, 2, 0, 0) == 8
 
 
 # --- drivers --------------------------------------------------------------------
@@ -129,7 +129,7 @@ def run_ours(space, score, *, report_order=None, oracle=None, **kw):
 
   Returns the oracle and the batch sizes.
   """
-  oracle = oracle or hyperband.Oracle(space, **kw)
+  oracle = oracle or _oracle.Oracle(space, **kw)
   pending, batches = list(oracle.pending), []
   while True:
     batch = oracle.next_trials()
@@ -210,7 +210,7 @@ def test_finetune_grid_like_keras_tuner(kt, tmp_path, seed, expected):
 def test_large_grid_runs_every_bracket_like_keras_tuner(kt, tmp_path):
   ours, batches, _ = compare(kt, tmp_path, LARGE, hashed_score, max_epochs=10, factor=3,
                           seed=7)
-  sizes = [n for bracket in hyperband_schedule.schedule(10, 3) for n, _ in bracket]
+  sizes = [n for bracket in _schedule.schedule(10, 3) for n, _ in bracket]
   assert [n for _, n in counts(ours.trials)] == sizes == [12, 4, 2, 6, 2, 4]
   assert batches == [12, 4, 2 + 6, 2 + 4]
   assert {t.values['batch_norm'] for t in ours.trials} <= {0, 1}
@@ -225,7 +225,7 @@ def test_large_grid_runs_every_bracket_like_keras_tuner(kt, tmp_path):
 def test_two_iterations_like_keras_tuner(kt, tmp_path):
   ours, _, _ = compare(kt, tmp_path, LARGE, hashed_score, max_epochs=9, factor=3,
                     iterations=2, seed=3)
-  sizes = [n for bracket in hyperband_schedule.schedule(9, 3) for n, _ in bracket]
+  sizes = [n for bracket in _schedule.schedule(9, 3) for n, _ in bracket]
   assert [n for _, n in counts(ours.trials)] == sizes * 2 == [9, 3, 1, 5, 2, 3] * 2
   assert [t.iteration for t in ours.trials] == [0] * 23 + [1] * 23
   assert len({json.dumps(t.values) for t in ours.trials if t.round == 0}) == 2 * (9 + 5 + 3)
@@ -276,13 +276,13 @@ def test_consecutive_nan_scores_raise_like_keras_tuner(kt, tmp_path):
   def score(values, epochs):   # the 3rd, 4th and 5th configuration drawn diverge
     return math.nan if values in drawn[2:5] else hashed_score(values, epochs)
 
-  drawn = [t.values for t in hyperband.Oracle(
+  drawn = [t.values for t in _oracle.Oracle(
       FINETUNE, max_epochs=50, factor=3, iterations=1, seed=1,
       objective_direction='max').next_trials()]
   created, _, error = run_keras_tuner(kt, tmp_path, FINETUNE, score, max_epochs=50,
                                       factor=3, seed=1)
   assert 'consecutive failures' in str(error) and len(created) == 5
-  ours = hyperband.Oracle(FINETUNE, max_epochs=50, factor=3, iterations=1, seed=1,
+  ours = _oracle.Oracle(FINETUNE, max_epochs=50, factor=3, iterations=1, seed=1,
                           objective_direction='max')
   batch = ours.next_trials()
   assert [(t.trial_id, t.keras_tuner_values) for t in batch[:5]] == created
@@ -295,7 +295,7 @@ def test_consecutive_nan_scores_raise_like_keras_tuner(kt, tmp_path):
 # --- batches and state ----------------------------------------------------------
 
 def test_batches_stop_at_the_first_trial_that_needs_a_pending_score():
-  oracle = hyperband.Oracle(LARGE, max_epochs=10, factor=3, iterations=1, seed=1,
+  oracle = _oracle.Oracle(LARGE, max_epochs=10, factor=3, iterations=1, seed=1,
                             objective_direction='max')
   first = oracle.next_trials()
   assert [(t.bracket, t.round, t.initial_epoch, t.epochs) for t in first] == \
@@ -320,14 +320,14 @@ def test_state_round_trips_mid_search():
   kw = dict(max_epochs=27, factor=3, iterations=2, seed=4, objective_direction='min')
   reference, _ = run_ours(LARGE, hashed_score, **kw)
 
-  oracle = hyperband.Oracle(LARGE, **kw)
+  oracle = _oracle.Oracle(LARGE, **kw)
   rng = random.Random(0)
   for _ in range(5):   # a few batches, some trials left pending
     for t in oracle.next_trials():
       if rng.random() < 0.7:
         oracle.report(t.trial_id, hashed_score(t.values, t.epochs))
   state = json.loads(json.dumps(oracle.state(), allow_nan=False))
-  restored = hyperband.Oracle.from_state(state)
+  restored = _oracle.Oracle.from_state(state)
   assert restored.state() == oracle.state() and restored.pending == oracle.pending
   assert restored.pending   # the killed search's trials to run again
   for o in (oracle, restored):
@@ -353,15 +353,15 @@ def test_best_trials_like_get_best_trials():
 @pytest.mark.parametrize('seed', [0, None, -1, 1.5, True])
 def test_the_seed_must_be_explicit(seed):
   with pytest.raises(ValueError, match='seed'):
-    hyperband.Oracle(FINETUNE, max_epochs=50, factor=3, iterations=1, seed=seed,
+    _oracle.Oracle(FINETUNE, max_epochs=50, factor=3, iterations=1, seed=seed,
                      objective_direction='max')
 
 
 def test_rejects_bad_arguments():
   kw = dict(max_epochs=50, factor=3, iterations=1, seed=1, objective_direction='max')
   with pytest.raises(ValueError):
-    hyperband.Oracle(FINETUNE, **dict(kw, objective_direction='val_accuracy'))
+    _oracle.Oracle(FINETUNE, **dict(kw, objective_direction='val_accuracy'))
   with pytest.raises(ValueError):
-    hyperband.Oracle(FINETUNE, **dict(kw, factor=1))
+    _oracle.Oracle(FINETUNE, **dict(kw, factor=1))
   with pytest.raises(TypeError):
-    hyperband.Oracle({'x': [1, 0.5]}, **kw)
+    _oracle.Oracle({'x': [1, 0.5]}, **kw)

@@ -14,14 +14,14 @@ import optuna
 import pytest
 
 ARGS = ['--study=finetune_optuna', '--data_limit=500', '--epochs=3',
-        "--config.hidden_sizes=(choice(32, 64), 64)", '--config.optuna_pruner=successive_halving',
-        '--config.optuna_slots=2', '--config.final_epochs=1', '--progress=false']
+        "--config.hidden_sizes=(choice(32, 64), 64)", '--config.optuna.pruner=successive_halving',
+        '--config.optuna.slots=2', '--config.final_epochs=1', '--progress=false']
 PARAMS = {'hidden_sizes[0]', 'hidden_sizes[1]', 'l2', 'learning_rate'}
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def _command(out, trials, *extra):
-  return [sys.executable, '-m', 'jaxmlp.launch', *ARGS, f'--config.optuna_trials={trials}',
+  return [sys.executable, '-m', 'jaxmlp.launch', *ARGS, f'--config.optuna.trials={trials}',
           f'--output_dir={out}', *extra]
 
 

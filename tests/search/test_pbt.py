@@ -8,20 +8,23 @@ import pytest
 from jaxmlp.core import train
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
-from jaxmlp.errors import UserError
-from jaxmlp.search import pbt
-from jaxmlp.search import pbt_evolve
-from jaxmlp.search import pbt_rules
+from jaxmlp.common.errors import UserError
+from jaxmlp.search.pbt import PBTSearch
+from jaxmlp.search.pbt import _search
+from jaxmlp.search.pbt import _evolve
+from jaxmlp.search.pbt import _rules
+from jaxmlp.search import registry
 from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
 
 
-def _config(**overrides):
+def _config(pbt=None, **overrides):
   fields = dict(name='tiny_pbt', optimizer='rmsprop', kernel_init='he_normal',
                 hidden_sizes=(16,), l2=space.log_uniform(1e-7, 1e-1),
                 learning_rate=space.log_uniform(1e-4, 1e-1), epochs=6, seeds=1,
-                search='pbt', pbt_population=4, pbt_interval=2, final_epochs=0)
-  return study_lib.make_config(**{**fields, **overrides})
+                search='pbt', pbt={**dict(population=4, interval=2), **(pbt or {})},
+                final_epochs=0)
+  return registry.complete(study_lib.make_config(**{**fields, **overrides}))
 
 
 # --- decisions --------------------------------------------------------------------------
@@ -29,47 +32,47 @@ def _config(**overrides):
 
 def test_ranking_follows_the_objectives_direction_nan_last_ties_by_index():
   scores = np.array([0.5, np.nan, 0.9, 0.5, 0.1], np.float32)
-  assert pbt_rules.ranked(scores, 'val_accuracy') == [2, 0, 3, 4, 1]
-  assert pbt_rules.ranked(scores, 'val_loss') == [4, 0, 3, 2, 1]
+  assert _rules.ranked(scores, 'val_accuracy') == [2, 0, 3, 4, 1]
+  assert _rules.ranked(scores, 'val_loss') == [4, 0, 3, 2, 1]
 
 
 @pytest.mark.parametrize('n, q, k', [(16, 0.25, 4), (4, 0.25, 1), (5, 0.5, 2), (3, 0.5, 1),
                                      (8, 0, 0), (10, 0.1, 1)])
 def test_the_exploited_count_is_ceil_n_q_at_most_half(n, q, k):
-  assert pbt_rules.exploit_count(n, q) == k
+  assert _rules.exploit_count(n, q) == k
 
 
 def test_decisions_are_deterministic_inside_the_space_and_copy_from_the_top():
-  config = _config(pbt_population=8, pbt_resample=0.5)
-  _, dims = pbt_rules.dimensions(config)
-  values = pbt_rules.first_population(8, dims, config.search_seed)
+  config = _config(pbt=dict(population=8, resample=0.5))
+  _, dims = _rules.dimensions(config)
+  values = _rules.first_population(8, dims, config.search_seed)
   scores = np.linspace(0.1, 0.8, 8).astype(np.float32)
-  first = pbt_rules.decide(scores, values, dims, config, generation=3)
-  again = pbt_rules.decide(scores, values, dims, config, generation=3)
+  first = _rules.decide(scores, values, dims, config, generation=3)
+  again = _rules.decide(scores, values, dims, config, generation=3)
   assert [(t, d) for t, d, _ in first] == [(t, d) for t, d, _ in again]
   assert all(np.array_equal(a[2], b[2]) for a, b in zip(first, again))
   assert [t for t, _, _ in first] == [0, 1] and all(d in (6, 7) for _, d, _ in first)
   for _, _, new in first:
     for d, v in zip(dims, new):
       assert d.low <= v <= d.high and v == np.float32(v)
-  assert pbt_rules.decide(scores, values, dims, _config(pbt_quantile=0), 1) == []
+  assert _rules.decide(scores, values, dims, _config(pbt=dict(quantile=0)), 1) == []
 
 
 def test_a_perturbed_value_is_clipped_to_the_space_and_choices_move_to_a_neighbour():
   rng = np.random.default_rng(0)
-  dim = pbt_rules.Dimension('learning_rate', 1e-4, 1e-1, True)
+  dim = _rules.Dimension('learning_rate', 1e-4, 1e-1, True)
   assert all(dim.perturb(0.1, rng, (1.2,)) == 0.1 for _ in range(3))
-  choices = pbt_rules.Dimension.of('learning_rate', (1e-3, 1e-2, 1e-1))
+  choices = _rules.Dimension.of('learning_rate', (1e-3, 1e-2, 1e-1))
   assert {choices.perturb(1e-2, rng, (0.8, 1.2)) for _ in range(20)} == {1e-3, 1e-1}
 
 
 def test_a_space_over_the_network_or_a_population_cut_in_programs_is_refused():
   with pytest.raises(UserError, match='changes only numeric hyperparameters'):
-    pbt.PBTSearch().validate_config(_config(hidden_sizes=((16,), (32,))), 1000)
+    PBTSearch().validate_config(_config(hidden_sizes=((16,), (32,))), 1000)
   with pytest.raises(UserError, match='several programs'):
-    pbt.PBTSearch().validate_config(_config(max_members_per_program=2), 1000)
+    PBTSearch().validate_config(_config(max_members_per_program=2), 1000)
   with pytest.raises(UserError, match='needs a space'):
-    pbt.PBTSearch().validate_config(_config(l2=0.0, learning_rate=1e-3), 1000)
+    PBTSearch().validate_config(_config(l2=0.0, learning_rate=1e-3), 1000)
 
 
 # --- inside the program -----------------------------------------------------------------
@@ -82,13 +85,13 @@ def device_data(small_split):
 
 def _train(config, data, evolve=True, seen=None):
   """The population trained as the runner plans it, as one program."""
-  members, dims, values = pbt.population(config)
+  members, dims, values = _search.population(config)
   group = {f: np.array([m.hparams[f] for m in members]) for f in members[0].hparams}
   made = []
 
   def evolve_for(planned):
     mesh, block = planned.layout(devices.member_mesh())
-    made.append(pbt_evolve.Population(members, dims, values, config.epochs, mesh,
+    made.append(_evolve.Population(members, dims, values, config.epochs, mesh,
                                       block * mesh.size, config))
     return made[-1]
 
@@ -102,7 +105,7 @@ def _train(config, data, evolve=True, seen=None):
 
 
 def test_quantile_0_is_plain_vmapped_training_bit_for_bit(device_data):
-  config = _config(pbt_quantile=0.0, epochs=3, pbt_interval=1)
+  config = _config(pbt=dict(quantile=0.0, interval=1), epochs=3)
   plain, _ = _train(config, device_data, evolve=False)
   evolved, population = _train(config, device_data)
   for name in plain.history:
@@ -118,7 +121,7 @@ def test_quantile_0_is_plain_vmapped_training_bit_for_bit(device_data):
 
 
 def test_exploits_copy_the_donor_and_nothing_compiles_over_generations(device_data):
-  config = _config(epochs=7, pbt_interval=2)    # 3 generations, one target each
+  config = _config(pbt=dict(interval=2), epochs=7)    # 3 generations, one target each
   seen = []
   result, population = _train(config, device_data, seen=seen)
   assert population.compiles_during == 0 and population.epoch_compiles == 1
@@ -138,7 +141,7 @@ def test_exploits_copy_the_donor_and_nothing_compiles_over_generations(device_da
                                 result.history['val_loss'][donor, :epoch])
   # on_epoch gets each member's hyperparameters as hp/<name>: what the epoch used.
   assert set(seen[0]) >= {'hp/learning_rate', 'hp/l2', 'val_accuracy'}
-  np.testing.assert_array_equal(seen[0]['hp/learning_rate'], pbt.population(config)[2][:, 0])
+  np.testing.assert_array_equal(seen[0]['hp/learning_rate'], _search.population(config)[2][:, 0])
   np.testing.assert_array_equal(seen[-1]['hp/learning_rate'], population.values_MF[:, 0])
   # A member's history ends as its lineage's: its best epoch is its tracker's.
   for k in range(4):

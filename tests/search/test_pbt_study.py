@@ -11,15 +11,15 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmlp.engine import faults
-from jaxmlp.report import results
-from jaxmlp.search import pbt_files
+from jaxmlp.common import faults
+from jaxmlp.store import folders
+from jaxmlp.search.pbt import _files
 from jaxmlp.studies import space
 
 TINY = dict(name='tiny_pbt', optimizer='rmsprop', kernel_init='he_normal',
             hidden_sizes=(16,), l2=space.log_uniform(1e-7, 1e-1),
             learning_rate=space.log_uniform(1e-4, 1e-2), epochs=8, seeds=1, search='pbt',
-            pbt_population=4, pbt_interval=2, final_epochs=0, data_limit=1000)
+            pbt=dict(population=4, interval=2), final_epochs=0, data_limit=1000)
 
 
 @pytest.fixture(scope='module')
@@ -40,8 +40,8 @@ def pbt_study(config_file, tmp_path_factory) -> Path:
 
 
 def test_the_study_writes_its_lineage_and_compiles_the_epoch_program_once(pbt_study):
-  pbt = pbt_files.read(pbt_study)
-  lineage = pbt_files.read_lineage(pbt_study)
+  pbt = _files.read(pbt_study)
+  lineage = _files.read_lineage(pbt_study)
   assert pbt['complete'] and pbt['epoch_program_compiles'] == 1
   assert pbt['compiles_while_evolving'] == 0          # over 3 generations
   assert [row['epoch'] for row in lineage] == [2, 4, 6]   # one target a generation
@@ -51,17 +51,24 @@ def test_the_study_writes_its_lineage_and_compiles_the_epoch_program_once(pbt_st
     assert row['donor_score'] >= row['target_score']
   report = (pbt_study / 'report.md').read_text()
   assert '## Population-based training' in report and 'pbt_trajectories.png' in report
+  # The final model is the winner as trained: its own weights and test scores.
+  winner = json.loads(next((pbt_study / 'members').glob(
+      f'member={pbt["winner"]}__seed*/result.json')).read_text())
+  assert (f'## Final model\n\n**member={pbt["winner"]}** the winner as trained (nothing '
+          'retrained') in report
+  assert f'test accuracy {100 * winner["test_accuracy"]:.2f} ± 0.00%' in report
+  assert not (pbt_study / 'final').exists()
   assert (pbt_study / 'figures' / 'pbt_trajectories.png').is_file()
 
 
 def test_the_winners_schedule_replayed_alone_reproduces_it_bit_for_bit(pbt_study,
                                                                       config_file, tmp_path):
   replayed = _launch(config_file, tmp_path, None, '--search=pbt_replay',
-                     f'--config.pbt_replay={pbt_study}')
+                     f'--config.pbt_replay.study={pbt_study}')
   assert replayed.returncode == 0, replayed.stderr
   replay_dir = tmp_path / 'tiny_pbt_replay'
   assert (replay_dir / 'report.md').is_file()
-  pbt = pbt_files.read(pbt_study)
+  pbt = _files.read(pbt_study)
   winner = pbt['members'][pbt['winner']]
   replay, = [json.loads(p.read_text()) for p in (replay_dir / 'members').glob('*/result.json')]
   # Laid out as the population was, its matmuls round as the population's did.
@@ -72,7 +79,7 @@ def test_the_winners_schedule_replayed_alone_reproduces_it_bit_for_bit(pbt_study
   for field in ('test_loss', 'test_accuracy', 'test_f1', 'best_epoch', 'weight_updates'):
     assert replay[field] == first[field], field
   assert replay['members_per_program'] == pbt['members_per_device'] * pbt['devices']
-  weights = lambda folder: results.load_params(folder)
+  weights = lambda folder: folders.load_params(folder)
   mine = weights(next((replay_dir / 'members').iterdir()))
   theirs = weights(next((pbt_study / 'members').glob(f'member={pbt["winner"]}__seed*')))
   for kind in ('final', 'best'):
@@ -103,10 +110,10 @@ def test_kill_9_mid_run_then_rerun_gives_the_same_lineage_and_results(pbt_study,
   assert rerun.returncode == 0, rerun.stderr
   assert 'resumed at epoch' in rerun.stdout, rerun.stdout
   a, b = pbt_study, tmp_path / 'tiny_pbt'
-  assert (a / pbt_files.LINEAGE_FILE).read_text() == (b / pbt_files.LINEAGE_FILE).read_text()
+  assert (a / _files.LINEAGE_FILE).read_text() == (b / _files.LINEAGE_FILE).read_text()
   assert _members(a) == _members(b) and len(_members(a)) == 4
   for member in (a / 'members').iterdir():
     assert (member / 'params.msgpack').read_bytes() == (
         b / 'members' / member.name / 'params.msgpack').read_bytes()
-  pa, pb = pbt_files.read(a), pbt_files.read(b)
+  pa, pb = _files.read(a), _files.read(b)
   assert pa['members'] == pb['members'] and pa['winner'] == pb['winner']

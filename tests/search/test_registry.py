@@ -8,8 +8,8 @@ import pytest
 
 from jaxmlp.search import base
 from jaxmlp.search import registry
-from jaxmlp.errors import UserError
-from jaxmlp.studies import checks
+from jaxmlp.common.errors import UserError
+from jaxmlp import pipeline
 from jaxmlp.studies import study as study_lib
 
 
@@ -20,9 +20,9 @@ def test_each_name_is_a_search_of_that_name(name):
 
 
 def test_a_study_may_ask_only_for_a_registered_search():
-  config = study_lib.make_config(search='bayes')
+  config = registry.complete(study_lib.make_config(search='bayes'))
   with pytest.raises(UserError, match='search=bayes is impossible: choose one of grid, '):
-    checks.check_run(config)
+    pipeline.check_study(config, 48_000)
 
 
 def _loaded_after_grid_and_hyperband() -> list[str]:

@@ -4,7 +4,7 @@ import pytest
 
 from jaxmlp.studies import overrides
 from jaxmlp.studies import study
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 
 @pytest.mark.parametrize('field, text, value', [

@@ -5,7 +5,7 @@ import pytest
 from jaxmlp import pipeline
 from jaxmlp.studies import checks
 from jaxmlp.studies import study
-from jaxmlp.errors import UserError
+from jaxmlp.common.errors import UserError
 
 EXPECTED = {  # study -> (configurations, compiled groups)
     'baseline': (1, 1), 'batch_size': (3, 3), 'rmsprop': (2, 1), 'init': (1, 1),

@@ -1,0 +1,1 @@
+"""Leaves that any layer may import: the user's errors, the fault hook, hosts."""
