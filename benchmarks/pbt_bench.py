@@ -1,9 +1,10 @@
-"""Population-based training against the grid, Hyperband and Optuna on the finetune task:
-best validation accuracy reached by wall time, the retrained test accuracy, and what an
-exploit costs against an epoch.
+"""Population-based training against PB2, the grid, Hyperband and Optuna on the finetune
+task: best validation accuracy reached by wall time, the retrained test accuracy, and
+what an exploit costs against an epoch.
 
   python benchmarks/pbt_bench.py [--rows=10000] [--epochs=20] [--population=16] \\
       [--json=PATH] [--work_dir=DIR]
+  python benchmarks/pbt_bench.py --searches=pbt,pb2 --population=4   # PB2 against PBT
 
 Each search runs as a user runs it (`python -m jaxmlp.launch`, one process each, one
 after another, the persistent compilation cache off so each compiles as new), on the same
@@ -11,6 +12,8 @@ data (the first --rows rows of each split: --data_limit) and about the same budg
 member-epochs (the table gives what each trained):
   pbt       configs/finetune_pbt.py: --population members x --epochs epochs, exploit
             every --interval epochs; space lr log-uniform [1e-4, 1e-1], L2 [1e-7, 1e-1].
+  pb2       configs/finetune_pb2.py: the same population, space, exploit and budget; a
+            copy's new values from PB2's GP-UCB bandit instead of PBT's perturbation.
   grid      configs/finetune.py on the same structure (128x256): L2 {1e-1, 1e-3, 1e-6} x
             lr {1e-1, 1e-2, 1e-3}, 9 points x (population x epochs / 9) epochs.
   hyperband the same 9 points, keras_tuner's Hyperband with max_epochs = that length.
@@ -32,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-SEARCHES = ('pbt', 'grid', 'hyperband', 'optuna')
+SEARCHES = ('pbt', 'pb2', 'grid', 'hyperband', 'optuna')
+POPULATIONS = ('pbt', 'pb2')   # searches that evolve one population (pbt.json)
 
 
 def command(search: str, args, out: Path) -> list[str]:
@@ -40,10 +44,10 @@ def command(search: str, args, out: Path) -> list[str]:
             '--tensorboard=false', '--compilation_cache=off', '--seeds=1',
             f'--config.final_epochs={args.final_epochs}', '--checkpoint_every=0']
   budget = args.population * args.epochs
-  if search == 'pbt':
-    return ['--study=finetune_pbt', f'--config.epochs={args.epochs}',
-            f'--config.pbt.population={args.population}',
-            f'--config.pbt.interval={args.interval}', *common]
+  if search in POPULATIONS:
+    return [f'--study=finetune_{search}', f'--config.epochs={args.epochs}',
+            f'--config.{search}.population={args.population}',
+            f'--config.{search}.interval={args.interval}', *common]
   if search in ('grid', 'hyperband'):
     epochs = budget // 9
     extra = ([f'--config.epochs={epochs}'] if search == 'grid' else
@@ -70,13 +74,13 @@ def _curve(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def measure(search: str, study_dir: Path, started: float) -> dict:
-  folder = 'members' if search in ('pbt', 'grid') else 'trials'
+  folder = 'members' if search in (*POPULATIONS, 'grid') else 'trials'
   records = [(p.stat().st_mtime - started, json.loads(p.read_text()))
              for p in (study_dir / folder).glob('*/result.json')]
   epochs = sum(r['epochs_trained'] for _, r in records)
   points = [(t, _best(r['history'])) for t, r in records]
   out = dict(member_epochs=epochs, models=len(records))
-  if search == 'pbt':
+  if search in POPULATIONS:
     pbt = json.loads((study_dir / 'pbt.json').read_text())
     end = min(t for t, _ in records) - records[0][1]['fit_time_s']   # the program's start
     steps = np.array(pbt.get('epoch_s') or [], float)
@@ -92,7 +96,9 @@ def measure(search: str, study_dir: Path, started: float) -> dict:
                compiles_while_evolving=pbt['compiles_while_evolving'],
                exploits=len((study_dir / 'pbt_lineage.jsonl').read_text().splitlines()))
   final = [json.loads(p.read_text()) for p in (study_dir / 'final').glob('*/result.json')]
-  out.update(curve=_curve(points), best_val_accuracy=max(v for _, v in points),
+  curve = _curve(points)
+  out.update(curve=curve, best_val_accuracy=max(v for _, v in points),
+             best_at_s=curve[-1][0] if curve else None,
              final_test_accuracy=final[0]['test_accuracy'] if final else None,
              final=final[0]['label'] if final else None)
   return out
@@ -123,13 +129,14 @@ def main(argv=None):
                            command=' '.join(argv[3:]))
     r = results[search]
     print(f'{search:10s} {wall:7.1f} s  {r["member_epochs"]:4d} member-epochs  best val '
-          f'{r["best_val_accuracy"]:.4f}  retrained test {r["final_test_accuracy"]}  '
-          f'curve {r["curve"]}', flush=True)
-  if 'pbt' in results:
-    r = results['pbt']
-    print(f'exploit {1e3 * r["exploit_s"]:.1f} ms vs epoch {r["epoch_s"]:.2f} s '
-          f'({r["exploit_s"] / r["epoch_s"]:.2%}); {r["exploits"]} exploits, '
-          f'{r["compiles_while_evolving"]} compilations while evolving')
+          f'{r["best_val_accuracy"]:.4f} at {r["best_at_s"]} s  retrained test '
+          f'{r["final_test_accuracy"]}  curve {r["curve"]}', flush=True)
+  for search in POPULATIONS:
+    if search in results:
+      r = results[search]
+      print(f'{search}: exploit {1e3 * r["exploit_s"]:.1f} ms vs epoch {r["epoch_s"]:.2f} s '
+            f'({r["exploit_s"] / r["epoch_s"]:.2%}); {r["exploits"]} exploits, '
+            f'{r["compiles_while_evolving"]} compilations while evolving')
   if args.json:
     Path(args.json).write_text(json.dumps(dict(args=vars(args), results=results), indent=1))
 

@@ -23,6 +23,7 @@ SEARCHES = {
     'optuna': ('jaxmlp.search.optuna', 'OptunaSearch'),
     'pbt': ('jaxmlp.search.pbt', 'PBTSearch'),
     'pbt_replay': ('jaxmlp.search.pbt', 'ReplaySearch'),
+    'pb2': ('jaxmlp.search.pb2', 'PB2Search'),
 }
 
 

@@ -13,7 +13,7 @@ EXPECTED = {  # study -> (configurations, compiled groups)
 }
 
 
-SEARCHED = {'finetune_optuna', 'finetune_pbt'}   # spaces for --search=optuna and pbt, not grids
+SEARCHED = {'finetune_optuna', 'finetune_pbt', 'finetune_pb2'}   # spaces for --search=optuna, pbt and pb2
 
 
 def test_every_spec_study_has_a_config():
