@@ -123,7 +123,9 @@ def run_configs(studies: Sequence[tuple[ml_collections.ConfigDict, Path | None]]
   for config, _ in studies:
     if data_key(config) not in splits:
       splits[data_key(config)] = data_lib.load_split(config, data_dir)
-    pipeline.check_study(config, len(splits[data_key(config)].x_train))
+    rows = len(splits[data_key(config)].x_train)
+    if rows != study_lib.training_rows(config):   # another dataset: check it again
+      pipeline.check_study(config, rows)
   reports = []
   for config, source in studies:
     interrupt.raise_if_requested()

@@ -66,7 +66,10 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
     raise UserError(f'the Optuna study {config.name!r} has no completed trial: raise '
                     '--config.optuna.trials or the time budget, or use --config.optuna.pruner=none')
   best = study.best_trial
-  records = [folders.read_member(d) for d in sorted((settings.study_dir / 'trials').iterdir())
+  # What this worker wrote, from memory; what other workers or an earlier run wrote,
+  # from their files.
+  records = [worker.written.get(d.name) or folders.read_member(d)
+             for d in sorted((settings.study_dir / 'trials').iterdir())
              if (d / folders.RESULT_FILE).is_file()]
   return _report.OptunaOutcome(
       _space.configuration_of(worker.fields, best.params), records, study,

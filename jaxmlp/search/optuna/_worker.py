@@ -65,6 +65,7 @@ class OptunaWorker:
   def __init__(self, config, settings: runner.Settings, data: runner.LazyDeviceData,
                study: optuna.Study, worker_id: int):
     self.config, self.settings, self.data, self.study = config, settings, data, study
+    self.written: dict[str, records_lib.MemberRecord] = {}   # folder name -> record
     self.fields, self.swept = _space.fields_of(config)
     self.distributions = space.distributions(self.fields, self.swept)
     self.worker_id = worker_id
@@ -241,8 +242,9 @@ class OptunaWorker:
       told = dataclasses.replace(record.trial, state=state.name,
                                  value=value if math.isfinite(value) else None)
       record = dataclasses.replace(record, trial=told)
-      folders.write_record(folders.member_dir(self.settings.study_dir / 'trials', record),
-                           record)
+      folder = folders.member_dir(self.settings.study_dir / 'trials', record)
+      folders.write_record(folder, record)
+      self.written[folder.name] = record
       if self.settings.board is not None:
         self.settings.board.finish(board_run, record.epochs_trained, {}, status)
     run.program.release(run.slots)

@@ -53,11 +53,14 @@ def winner_of(population: _evolve.Population) -> int:
   return objective.best_first(list(range(population.n)), lambda k: best[k])[0]
 
 
-def write(study_dir: Path, population: _evolve.Population, done: int) -> None:
-  """The lineage so far, and pbt.json (complete once `done` is every epoch)."""
+def write(study_dir: Path, population: _evolve.Population, done: int
+          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+  """The lineage so far, and pbt.json (complete once `done` is every epoch); returns
+  what it wrote (pbt.json's object, the lineage's rows)."""
   p, config = population, population.config
+  rows = lineage_rows(p)
   folders.write_atomic(study_dir / LINEAGE_FILE, ''.join(
-      json.dumps(row) + '\n' for row in lineage_rows(p)))
+      json.dumps(row) + '\n' for row in rows))
   history = p.history or {}
   body = dict(
       complete=done >= p.epochs, epochs_done=done, epochs=p.epochs,
@@ -79,6 +82,7 @@ def write(study_dir: Path, population: _evolve.Population, done: int) -> None:
   if done >= p.epochs and p.history is not None:
     body['winner'] = winner_of(p)
   folders.write_json(study_dir / PBT_FILE, body)
+  return body, rows
 
 
 def read(study_dir: Path) -> dict[str, Any] | None:

@@ -82,6 +82,10 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
   decides each generation's exploits (default: _rules.decide, PBT's own)."""
   members, dims, values_MF = population(config)
   n = len(members)
+  written = {}   # what the population last wrote: pbt.json's object and the lineage
+
+  def on_generation(p, done):
+    written['pbt'], written['lineage'] = _files.write(settings.study_dir, p, done)
 
   def evolve_for(planned):
     if len(planned.members) != n:   # the planner cut it: PBT ranks one population
@@ -92,17 +96,18 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
     return _evolve.Population(
         [members[k] for k in rows], dims, values_MF[rows], members[0].epochs, mesh,
         block * mesh.size, config, explore=explore,
-        on_generation=lambda p, done: _files.write(settings.study_dir, p, done))
+        on_generation=on_generation)
 
   trained = runner.train_members(members, data, config=one_program(config),
                                  settings=settings, folder='members', title=config.name,
                                  evolve_for=evolve_for)
   records = [record for record, _ in trained]
-  pbt = _files.read(settings.study_dir)
+  # Trained now: what it wrote, from memory; found complete on disk: its files.
+  pbt = written['pbt'] if written else _files.read(settings.study_dir)
   if pbt is None or 'winner' not in pbt:
     raise UserError(f'{settings.study_dir / _files.PBT_FILE} is missing or incomplete: '
                     'delete the study folder and run it again')
   best = _files.winner_member(config, pbt)
-  return _report.PBTOutcome(best, records, pbt, _files.read_lineage(
-      settings.study_dir))
+  lineage = written['lineage'] if written else _files.read_lineage(settings.study_dir)
+  return _report.PBTOutcome(best, records, pbt, lineage)
 
