@@ -68,7 +68,7 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
   """One study: its search, then its final retraining if it has one; returns the report
   (written by process 0; None on the others, and for an Optuna worker that only
   searches). `settings`: runner.Settings' fields (checkpoints, progress, storage...).
-  The study folder is locked for this run (see engine/lock.py) until it returns or
+  The study folder is locked for this run (see store/lock.py) until it returns or
   raises: a second run into it is refused before it reads or writes anything there."""
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
   registry.complete(config)

@@ -126,7 +126,7 @@ class GroupResult:
 
 
 class Evolve(Protocol):
-  """What changes a program's members between epochs (search/pbt_evolve.py): it owns
+  """What changes a program's members between epochs (search/pbt/_evolve.py): it owns
   their hyperparameters and may replace member rows of the state and tracker, without
   changing a shape, so the epoch program is compiled once. Its own state is host
   arrays of fixed shapes, kept in the program's checkpoint."""

@@ -1,6 +1,6 @@
 """A compiled program whose member slots are filled and refilled while it runs.
 
-A search (optuna_search.py) hands a slot a new trial between epochs: its
+A search (search/optuna/_worker.py) hands a slot a new trial between epochs: its
 hyperparameters, fresh weights and optimizer state from its own seed, its epoch
 count from zero. The shapes never change, so nothing recompiles, and the other
 slots go on untouched (every slot is its own member of the vmapped program).

@@ -55,7 +55,7 @@ def clean_run(tmp_path_factory):
 
 
 def _run(out: Path, fault: str | None = None) -> subprocess.CompletedProcess:
-  """The tiny study, stopped by a deterministic fault (engine/faults.py) if given."""
+  """The tiny study, stopped by a deterministic fault (common/faults.py) if given."""
   env = {k: v for k, v in os.environ.items() if k != faults.ENV}
   if fault is not None:
     env[faults.ENV] = fault

@@ -1,4 +1,4 @@
-"""optuna_study: interrupted trials are failed, asked again first, and the budget
+"""optuna._study: interrupted trials are failed, asked again first, and the budget
 counts each configuration once."""
 
 import optuna

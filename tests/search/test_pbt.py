@@ -1,5 +1,5 @@
-"""Population-based training's decisions (pbt_rules) and its exploit inside one compiled
-program (pbt_evolve): quantile 0 is plain vmapped training bit for bit, an exploit
+"""Population-based training's decisions (pbt._rules) and its exploit inside one compiled
+program (pbt._evolve): quantile 0 is plain vmapped training bit for bit, an exploit
 copies a donor's whole state, and nothing compiles while the population evolves."""
 
 import numpy as np

@@ -11,7 +11,7 @@ hyperband.py (populate_space and its helpers) and engine/oracle.py (`create_tria
 `get_best_trials`), engine/hyperparameters (`Choice`, `random_sample`,
 `hp_utils.prob_to_index`):
 
-* Sampling, seed: see hyperband_choice; trial ids: see _schedule.
+* Sampling, seed: see _choice; trial ids: see _schedule.
 * Promotion. Round r of a bracket takes, one trial at a time, the best COMPLETED
   trial of round r-1 not yet promoted (Python's stable `sorted` on the score, reversed
   for 'max', so ties go to the earlier-created trial), for as long as more such

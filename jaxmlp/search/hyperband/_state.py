@@ -22,7 +22,7 @@ def _decode_score(score: float | str | None) -> float | None:
 
 
 def state_of(oracle) -> dict[str, Any]:
-  """A hyperband_oracle.Oracle's full state, JSON-serializable (no NaN/inf)."""
+  """An _oracle.Oracle's full state, JSON-serializable (no NaN/inf)."""
   # pylint: disable=protected-access
   return {
       'format': FORMAT,
