@@ -100,6 +100,7 @@ def run_configs(studies: Sequence[tuple[ml_collections.ConfigDict, Path | None]]
                 checkpoint_every: str = 'auto', compilation_cache: str | None = None,
                 cpu_devices: int = 0,
                 on_report: Callable[[Path], None] | None = None,
+                on_records: Callable[[str, list], None] | None = None,
                 **settings) -> list[Path | None]:
   """Runs each (config, its file) in turn: every study checked before any data is
   loaded or anything compiles; each data split loaded once. Returns each study's
@@ -129,9 +130,11 @@ def run_configs(studies: Sequence[tuple[ml_collections.ConfigDict, Path | None]]
   reports = []
   for config, source in studies:
     interrupt.raise_if_requested()
-    path = pipeline.run_study(config, splits[data_key(config)], output_dir=Path(output_dir),
-                              command=command, source=source, checkpoint_every=policy,
-                              **settings)
+    path = pipeline.run_study(
+        config, splits[data_key(config)], output_dir=Path(output_dir), command=command,
+        source=source, checkpoint_every=policy,
+        on_records=None if on_records is None else functools.partial(on_records, config.name),
+        **settings)
     if path is not None and on_report is not None:
       on_report(path)
     reports.append(path)

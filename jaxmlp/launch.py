@@ -166,7 +166,9 @@ def main(argv):
   output_dir = Path(_OUTPUT_DIR.value)
   try:
     studies = _studies()
+    trained = {}   # study name -> its members' records, for --study=all's index
     api.run_configs(studies, output_dir=output_dir, command=command,
+                    on_records=trained.__setitem__,
                     data_dir=_DATA_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
                     compilation_cache=_COMPILATION_CACHE.value, cpu_devices=_CPU_DEVICES.value,
                     on_report=lambda path: print(f'report: {path}', flush=True),
@@ -175,7 +177,8 @@ def main(argv):
                     search_only=_SEARCH_ONLY.value)
     if _STUDY.value == ALL and hosts.is_primary():
       from jaxmlp.report import report  # pylint: disable=import-outside-toplevel
-      done = [(config.name, output_dir / config.name) for config, _ in studies]
+      done = [(config.name, output_dir / config.name, trained[config.name])
+              for config, _ in studies]
       print(f'index: {report.write_index(output_dir, done, command)}')
   except UserError as e:
     cli.fail(str(e))

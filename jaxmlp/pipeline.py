@@ -64,10 +64,12 @@ def study_lock(config: ml_collections.ConfigDict, output_dir: Path,
 
 
 def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, output_dir: Path,
-              command: str, source: Path | None = None, **settings) -> Path | None:
+              command: str, source: Path | None = None, on_records=None, **settings
+              ) -> Path | None:
   """One study: its search, then its final retraining if it has one; returns the report
   (written by process 0; None on the others, and for an Optuna worker that only
-  searches). `settings`: runner.Settings' fields (checkpoints, progress, storage...).
+  searches). `on_records(records)` is given every member the search trained or found.
+  `settings`: runner.Settings' fields (checkpoints, progress, storage...).
   The study folder is locked for this run (see store/lock.py) until it returns or
   raises: a second run into it is refused before it reads or writes anything there."""
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
@@ -78,7 +80,7 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
   hosts.from_primary(lock.acquire)   # process 0 alone touches the folder
   try:
     return _run_locked(search, config, split, output_dir=output_dir, command=command,
-                       source=source, **settings)
+                       source=source, on_records=on_records, **settings)
   finally:
     checkpoint_lib.finish_writes()   # before the lock goes: the folder is still ours
     lock.release()
@@ -86,7 +88,7 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
 
 def _run_locked(search: base.Search, config: ml_collections.ConfigDict,
                 split: data_lib.Split, *, output_dir: Path, command: str,
-                source: Path | None, **settings) -> Path | None:
+                source: Path | None, on_records=None, **settings) -> Path | None:
   tensorboard_on = settings.pop('tensorboard', True)
   settings, data = runner.start(config, split, output_dir,
                                 identity=registry.identity_rules(config.search), **settings)
@@ -102,6 +104,8 @@ def _run_locked(search: base.Search, config: ml_collections.ConfigDict,
   interrupt.raise_if_requested()  # a stop in the last epoch: the members are written
   if not hosts.is_primary():
     return None
+  if on_records is not None:
+    on_records(outcome.records)
   summary = outcome.write_summary(settings.study_dir)
   if summary is not None:
     print(f'\n{summary}')

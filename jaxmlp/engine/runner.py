@@ -100,9 +100,10 @@ class Settings:
   study_dir: Path
   checkpoint_every: checkpoint_lib.Policy = checkpoint_lib.Policy('auto')
   progress: bool = True
-  storage: str | None = None     # --search=optuna: the study's storage (default: a file)
-  worker_id: int = 0             # which of several workers on one Optuna study
-  search_only: bool = False      # an extra worker: search, no final model, no report
+  # What the command line gives the search that runs (--storage, --worker_id,
+  # --search_only: a search whose workers share a study reads them); the engine only
+  # carries them.
+  search_options: dict[str, Any] = dataclasses.field(default_factory=dict)
   # What watches members train, as the progress bar does (report.tensorboard.Board:
   # live TensorBoard runs); None: nothing. board.group_runs(members, dirs, programs,
   # epochs, first_epoch) gives a group's: epoch(done, metrics), finish(k, epochs,
@@ -295,14 +296,17 @@ def start(config: ml_collections.ConfigDict, split, output_dir: Path, **settings
           ) -> tuple[Settings, LazyDeviceData]:
   """Claims the study's folder for this run (see run_identity) and cleans what a kill
   left half-written; the data goes on the devices when a program first needs it.
-  `settings`: Settings' fields, and `identity`: the search's run_identity.Rules."""
+  `settings`: Settings' fields, `identity`: the search's run_identity.Rules, and any
+  other keyword goes to the search (Settings.search_options)."""
   data = LazyDeviceData(split, devices.member_mesh())
   study_dir = output_dir / config.name
   run_identity.claim(study_dir, config, settings.pop('identity', None))
   if hosts.is_primary():
     for stale in study_dir.rglob('.*.tmp'):  # a write cut short by a kill
       stale.unlink()
-  return Settings(study_dir, **settings), data
+  fields = {f.name for f in dataclasses.fields(Settings)}
+  options = {k: settings.pop(k) for k in list(settings) if k not in fields}
+  return Settings(study_dir, search_options=options, **settings), data
 
 
 def finish(settings: Settings) -> None:

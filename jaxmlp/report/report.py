@@ -70,14 +70,18 @@ def write_report(study_dir: Path, config, split, *, command: str, outcome,
   return path
 
 
-def write_index(output_dir: Path, studies: list[tuple[str, Path]], command: str) -> Path:
-  """report.md over every study, in the original report's order."""
+def write_index(output_dir: Path,
+                studies: list[tuple[str, Path, list[records_lib.MemberRecord]]],
+                command: str) -> Path:
+  """report.md over every study, in the original report's order: (name, folder, its
+  members' records, as the run that trained them holds them)."""
   lines = ['# Every study', '', f'- command: `{command}`', f'- git revision: {git_revision()}',
            '']
-  for name, study_dir in studies:
-    records = [folders.read_member(d) for d in sorted((study_dir / 'members').iterdir())]
+  for name, study_dir, records in studies:
+    # In the order of their folders, as the members/ folder lists them.
+    records = sorted(records, key=lambda r: folders.member_dir(study_dir, r).name)
     lines += [f'## [{name}]({study_dir.relative_to(output_dir)}/report.md)', '',
-              summaries.summary_markdown([r for r in records if r]), '']
+              summaries.summary_markdown(records), '']
   path = output_dir / 'report.md'
   folders.write_atomic(path, mask_passwords('\n'.join(lines) + '\n'))
   return path

@@ -7,6 +7,7 @@ heavy parts only when it runs), so --help and the command line's parser may load
 every search's class. Adding a search: its module or subpackage, and one line here.
 """
 
+import functools
 import importlib
 from typing import Any
 
@@ -35,8 +36,10 @@ def search_class(name: str):
   return getattr(importlib.import_module(module), cls)
 
 
+@functools.cache
 def search_named(name: str):
-  """A new instance of the search registered as `name` (UserError for another)."""
+  """The search registered as `name`, one instance per process (a search keeps no
+  state of a run); UserError for another name."""
   return search_class(name)()
 
 
@@ -109,4 +112,4 @@ def check_settings(config: ml_collections.ConfigDict) -> None:
   """Every search's section of `config` against its settings' rules (a value given for
   another search than the one that runs is still a mistake to name)."""
   for name in SEARCHES:
-    search_named(name).check_settings(config)
+    search_named(name).check_settings(config)   # the cached instances

@@ -164,3 +164,16 @@ def test_a_report_never_shows_a_storage_password():
   assert report.mask_passwords(line) == (
       '- command: `python -m jaxmlp.launch --storage=postgresql://alice:***@db:5432/s '
       '--data_dir=/data` (storage mysql+pymysql://bob:***@h/s, sqlite:////r/optuna.db)')
+
+
+def test_the_index_sums_up_each_study_from_the_records_its_run_holds(regularization_run):
+  from jaxmlp.report import report  # pylint: disable=g-import-not-at-top
+  from jaxmlp.report import summaries  # pylint: disable=g-import-not-at-top
+  from jaxmlp.store import folders  # pylint: disable=g-import-not-at-top
+  on_disk = [folders.read_member(d) for d in sorted((regularization_run / 'members').iterdir())]
+  shuffled = on_disk[::-1]   # as a search may hold them: the index orders them itself
+  index = report.write_index(regularization_run.parent,
+                             [('regularization', regularization_run, shuffled)], 'cmd')
+  text = index.read_text()
+  assert '## [regularization](regularization/report.md)' in text
+  assert summaries.summary_markdown(on_disk) in text

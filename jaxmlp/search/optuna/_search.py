@@ -48,8 +48,9 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
   if jax.process_count() > 1:
     raise UserError('--search=optuna runs one process per worker, not under '
                     'jax.distributed: start workers with launch/optuna_workers.sh')
-  storage, worker_id, search_only = (settings.storage, settings.worker_id,
-                                     settings.search_only)
+  options = settings.search_options
+  storage, worker_id, search_only = (options.get('storage'), options.get('worker_id', 0),
+                                     options.get('search_only', False))
   study = _study.open_study(config, settings.study_dir, storage, worker_id)
   worker = _worker.OptunaWorker(config, settings, data, study, worker_id)
   try:
