@@ -40,7 +40,7 @@ space (RMSprop(lr), HeNormal kernels, L2(alpha) on the hidden kernels, hidden si
                  optuna.TrialPruned when the pruner says so (not after the last epoch,
                  as the engine's search); keras.utils.set_random_seed(trial number);
                  keras.backend.clear_session() after each trial. The same parameter
-                 names and distributions (space.distributions), the same storage kind.
+                 names and distributions (_space.distributions), the same storage kind.
                  --trials_keras may run fewer trials (the rate is per trial; the table
                  says so).
    For each: wall seconds of the whole search (compiles included: jax's caches are
@@ -102,7 +102,6 @@ from jaxmlp.search.optuna import _space
 from jaxmlp.search.optuna import _study
 from jaxmlp.search.optuna import _worker
 from jaxmlp.search import registry
-from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
 
 from bench import environment, fill_preset, preset_parser, write_json  # pylint: disable=wrong-import-position
@@ -277,7 +276,7 @@ def run_keras(args, keras, mnist_rows, folder: Path) -> dict:
   x_u8, y = mnist_rows
   config = optuna_config(args, 1)
   fields, swept = _space.fields_of(config)
-  distributions = space.distributions(fields, swept)
+  distributions = _space.distributions(fields, swept)
   budget = args.trials_keras
   t0_wall, t0 = time.time(), time.perf_counter()
   study = _open_study(config, folder / config.name, args.storage)
@@ -307,7 +306,7 @@ def run_keras(args, keras, mnist_rows, folder: Path) -> dict:
   while counted() < budget and asked < 3 * budget:   # failed trials are asked again
     asked += 1
     trial = study.ask(distributions)
-    values = space.values_of(fields, trial.params)
+    values = _space.values_of(fields, trial.params)
     keras.utils.set_random_seed(trial.number)
     l2 = float(values['l2'])
     model = keras.Sequential(

@@ -106,15 +106,16 @@ class SlotProgram:
 
 
 def sizes(structure: train.Structure, requested: int, seeds: int, trials: int,
-          data: devices.DeviceData) -> int:
+          data: devices.DeviceData, flag: str) -> int:
   """Slots per program, whole trials (a trial takes one slot per seed): `requested`
-  (refused in one line where the devices cannot hold them); or what the devices hold
+  (the setting `flag`; refused in one line, naming it, where the devices cannot hold
+  them); or what the devices hold
   (plan.members_per_program: on a CPU, 4 per core), at most a quarter of the trials
   budget, since trials that run together are sampled without each other's results."""
   data_bytes, rows = plan.data_bytes_of(data), len(data.x_train)
   if requested:
     slots = numbers.ceil_div(requested, seeds) * seeds
-    plan.require_fit([structure], slots, data_bytes, rows, flag='optuna.slots')
+    plan.require_fit([structure], slots, data_bytes, rows, flag=flag)
     return slots
   fit = plan.members_per_program(structure, 0, 1 << 20, data_bytes, rows)
   cap = numbers.ceil_div(trials, 4) * seeds

@@ -72,8 +72,8 @@ def test_a_slot_refilled_mid_run_trains_as_its_trial_would_alone(device_data):
 
 
 def test_slots_per_program_hold_whole_trials(device_data):
-  assert slots.sizes(STRUCTURE, 6, 3, 100, device_data) == 6
-  assert slots.sizes(STRUCTURE, 5, 3, 100, device_data) == 6   # whole trials
-  assert slots.sizes(STRUCTURE, 1, 1, 100, device_data) == 1   # one trial at a time
-  assert slots.sizes(STRUCTURE, 0, 2, 100, device_data) % 2 == 0
-  assert slots.sizes(STRUCTURE, 0, 1, 8, device_data) <= 2     # a quarter of the budget
+  assert slots.sizes(STRUCTURE, 6, 3, 100, device_data, 'slots') == 6
+  assert slots.sizes(STRUCTURE, 5, 3, 100, device_data, 'slots') == 6   # whole trials
+  assert slots.sizes(STRUCTURE, 1, 1, 100, device_data, 'slots') == 1   # one trial at a time
+  assert slots.sizes(STRUCTURE, 0, 2, 100, device_data, 'slots') % 2 == 0
+  assert slots.sizes(STRUCTURE, 0, 1, 8, device_data, 'slots') <= 2     # a quarter of the budget

@@ -56,7 +56,7 @@ def test_programs_are_sized_by_the_structures_a_space_can_need():
   from jaxmlp.studies import study   # pylint: disable=g-import-not-at-top
   config = study.load_config('finetune_optuna')
   count = lambda c: _space.structure_count(
-      _space.fields_of(c)[0], space.distributions(*_space.fields_of(c)))
+      _space.fields_of(c)[0], _space.distributions(*_space.fields_of(c)))
   assert count(config) == 4   # hidden 64|128 x 256|512; the L2 and rates are traced
   config.l2 = space.uniform(0.0, 1e-3)   # no penalty at all is another program
   assert count(config) == 8
@@ -105,7 +105,7 @@ def test_fields_that_do_not_change_the_structure_do_not_multiply_programs():
   config.epochs = space.integer(5, 100)            # many values, one program
   config.dropout_rate = space.uniform(0.1, 0.5)    # dropout on in every trial
   fields, swept = _space.fields_of(config)
-  assert _space.structure_count(fields, space.distributions(fields, swept)) == 4
+  assert _space.structure_count(fields, _space.distributions(fields, swept)) == 4
 
 
 def test_two_workers_that_queue_one_retry_run_it_once():

@@ -1,6 +1,7 @@
-"""An Optuna study's search space, from the config: the one arm's fields, the
-configuration a trial's parameters pick, a representative point, the checks at the
-space's edges before anything trains, and how many compiled structures it can need."""
+"""An Optuna study's search space, from the config: Optuna's distributions for its
+fields, the configuration a trial's parameters pick, a representative point, the checks
+at the space's edges before anything trains, and how many compiled structures it can
+need."""
 
 import itertools
 import math
@@ -40,7 +41,7 @@ def validate_space(config: ml_collections.ConfigDict, rows: int) -> None:
   if config.arms and not config.arm:
     raise UserError('--search=optuna searches one arm: pass --config.arm=NAME')
   fields, swept = fields_of(config)
-  if not space.distributions(fields, swept):
+  if not distributions(fields, swept):
     raise UserError('--search=optuna needs a search space: give a field a distribution '
                     "(e.g. --config.learning_rate='loguniform(1e-4, 1e-1)') or a tuple")
   plain = representative(config).values
@@ -69,7 +70,7 @@ def configuration_of(fields: dict[str, Any], params: dict[str, Any],
               label: str | None = None) -> study_lib.Member:
   """The configuration a trial's parameters pick (seed 0), labelled by its values
   (`label` instead, where given)."""
-  values = space.values_of(fields, params)
+  values = values_of(fields, params)
   swept = tuple(sorted({name.split('[')[0] for name in params}))
   label = label or ','.join(f'{f}={study_lib.format_value(values[f])}' for f in swept)
   return study_lib.Member(label, '', 0, values, swept)
@@ -107,3 +108,61 @@ def structure_count(fields: dict[str, Any],
   if math.prod(len(a) for a in axes) > many:
     return many
   return len({key(dict(first, **dict(combo))) for combo in itertools.product(*axes)})
+
+
+def _encode(choice):
+  """Optuna stores str, int, float and bool choices; a network is '128x256'."""
+  return 'x'.join(map(str, choice)) if isinstance(choice, (tuple, list)) else choice
+
+
+def _decode(field: str, choice):
+  if field == 'hidden_sizes' and isinstance(choice, str):
+    return tuple(int(w) for w in choice.split('x'))
+  return choice
+
+
+def _optuna(value: dict[str, Any]) -> optuna.distributions.BaseDistribution:
+  if value[space.KEY] == 'float':
+    return optuna.distributions.FloatDistribution(value['low'], value['high'],
+                                                  log=value['log'])
+  if value[space.KEY] == 'int':
+    return optuna.distributions.IntDistribution(value['low'], value['high'],
+                                                log=value['log'])
+  return optuna.distributions.CategoricalDistribution(
+      tuple(_encode(c) for c in value['choices']))
+
+
+def distributions(fields: dict[str, Any], swept: tuple[str, ...]
+                  ) -> dict[str, optuna.distributions.BaseDistribution]:
+  """Optuna's parameters for a configuration's fields: every distribution, every
+  layer of a hidden_sizes that holds them, and every sweep axis (as a categorical)."""
+  out = {}
+  for field, value in fields.items():
+    if space.is_distribution(value):
+      space.check(field, value)
+      out[field] = _optuna(value)
+    elif field == 'hidden_sizes' and space.has_distribution(field, value):
+      for i, layer in enumerate(value):
+        if space.is_distribution(layer):
+          space.check(f'hidden_sizes[{i}]', layer)
+          out[f'hidden_sizes[{i}]'] = _optuna(layer)
+        else:
+          out[f'hidden_sizes[{i}]'] = optuna.distributions.CategoricalDistribution((layer,))
+    elif field in swept:
+      out[field] = optuna.distributions.CategoricalDistribution(
+          tuple(_encode(v) for v in value))
+  return out
+
+
+def values_of(fields: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+  """The fields a trial trains with: its sampled parameters in place of the space."""
+  values = dict(fields)
+  layers = {}
+  for name, value in params.items():
+    if name.startswith('hidden_sizes['):
+      layers[int(name[len('hidden_sizes['):-1])] = int(value)
+    else:
+      values[name] = _decode(name, value)
+  if layers:
+    values['hidden_sizes'] = tuple(layers[i] for i in sorted(layers))
+  return values

@@ -25,7 +25,6 @@ from jaxmlp.report import tensorboard
 from jaxmlp.search.optuna import _space
 from jaxmlp.search.optuna import _study
 from jaxmlp.studies import checks
-from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
 
 
@@ -67,14 +66,15 @@ class OptunaWorker:
     self.config, self.settings, self.data, self.study = config, settings, data, study
     self.written: dict[str, records_lib.MemberRecord] = {}   # folder name -> record
     self.fields, self.swept = _space.fields_of(config)
-    self.distributions = space.distributions(self.fields, self.swept)
+    self.distributions = _space.distributions(self.fields, self.swept)
     self.worker_id = worker_id
     # Trials at once (in all programs together): one program's slots. Trials that
     # start together are sampled without each other's results, and a pruner judges
     # by finished trials, so the search keeps no more running than one program holds.
     total = slots_lib.sizes(_space.representative(config).structure,
                             config.optuna.slots,
-                            config.seeds, config.optuna.trials, data.get())
+                            config.seeds, config.optuna.trials, data.get(),
+                            flag='optuna.slots')
     self.trials_at_once = total // config.seeds
     # A program computes all its slots every epoch, full or not: with S structures in
     # the space, programs of about 1/S of the slots keep them full (several programs
