@@ -24,11 +24,11 @@ compiled once in 9.9 s; 0 compilations while evolving), 36 exploits in 9 generat
 an exploit 24.9 ms against 6.67 s an epoch (medians); winner member 2, best val accuracy
 0.9816, whose lineage (members 13, 14, 5, 3, 6, 2) went from lr 4.2e-3 / L2 4.6e-6 to lr
 7.6e-4 and back up to 3.4e-3 / L2 1e-7: the winner as trained, test accuracy 98.13%;
-its schedule retrained at batch 32 (--config.final_epochs=50): 97.67%, F1 0.9766. The schedule was found at batch 256; at batch 32 rates of 2-3e-3 are
-too high (as Optuna's 20-epoch runs found, configs/finetune_optuna.py).
-The replay (`--search=pbt_replay --config.pbt_replay.study=results/finetune_pbt
---config.final_epochs=0`, 383 s: it runs padded to the population's layout) gave the
-winner's history, test accuracy 98.13% and final and best weights bit for bit.
+its schedule retrained at batch 32 (--config.final_epochs=50): 97.67%, F1 0.9766. The
+schedule was found at batch 256; at batch 32 rates of 2-3e-3 are too high (as Optuna's
+20-epoch runs found, configs/finetune_optuna.py). The replay (`--search=pbt_replay
+--config.pbt_replay.study=results/finetune_pbt --config.final_epochs=0`, 383 s: it runs
+padded to the population's layout) gave the winner's history, test accuracy 98.13% and final and best weights bit for bit.
 """
 
 from jaxmlp.studies import space

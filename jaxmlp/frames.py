@@ -108,9 +108,9 @@ def read_results(study_dir: str | Path) -> pd.DataFrame:
   """One row per finished member of members/, trials/ and final/ (column `role`).
 
   Columns: which member (role, folder, label, arm, seed; the search's own, e.g.
-  trial_id, bracket, round for a Hyperband trial; trial for an Optuna trial), every config field of the member
-  (hidden_sizes as '128x256'), test loss/accuracy/F1, each validation metric at the
-  best epoch (best_val_*), epochs_trained, best_epoch, diverged, fit and compile time,
+  trial_id, bracket, round for a Hyperband trial; trial for an Optuna trial), every
+  config field of the member (hidden_sizes as '128x256'), test loss/accuracy/F1, each
+  validation metric at the best epoch (best_val_*), epochs_trained, best_epoch, diverged, fit and compile time,
   and an Optuna trial's state and value. A value a record lacks is missing (NaN/None).
   """
   search_columns = _search_columns(Path(study_dir))

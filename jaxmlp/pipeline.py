@@ -59,8 +59,8 @@ def study_lock(config: ml_collections.ConfigDict, output_dir: Path,
                worker_id: int = 0) -> lock_lib.StudyLock:
   """The lock a run of `config` holds on its study folder: the folder's own, or, for
   Optuna's workers (which share a study folder by design), its worker id's."""
-  return lock_lib.StudyLock(output_dir / config.name,
-                            worker_id if registry.search_class(config.search).shares_folder else None)
+  shared = registry.search_class(config.search).shares_folder
+  return lock_lib.StudyLock(output_dir / config.name, worker_id if shared else None)
 
 
 def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, output_dir: Path,

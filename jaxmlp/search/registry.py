@@ -82,9 +82,9 @@ def complete(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for key in [k for k in config if k not in baseline]:
       is_section = isinstance(config[key], (dict, ml_collections.ConfigDict))
       if key in renamed and not (key in known and is_section):   # pbt_replay was flat
+        section, _, setting = renamed[key].partition('.')
         raise UserError(f'the study sets {key}, which is now {renamed[key]}: write '
-                        f'{renamed[key].partition(".")[0]}=dict({renamed[key].partition(".")[2]}=...) '
-                        'in its make_config(...)')
+                        f'{section}=dict({setting}=...) in its make_config(...)')
       if key not in known or not is_section:
         raise UserError(f'the study sets {key!r}, which is no config field or search '
                         f"section (sections: {', '.join(known)})")

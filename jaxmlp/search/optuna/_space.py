@@ -37,7 +37,8 @@ def representative(config: ml_collections.ConfigDict) -> study_lib.Member:
 
 
 def validate_space(config: ml_collections.ConfigDict, rows: int) -> None:
-  """Refuses what this search cannot run, before anything trains: every field at the edges of its distribution (e.g. a batch size above the rows)."""
+  """Refuses what this search cannot run, before anything trains: every field at the
+  edges of its distribution (e.g. a batch size above the rows)."""
   if config.arms and not config.arm:
     raise UserError('--search=optuna searches one arm: pass --config.arm=NAME')
   fields, swept = fields_of(config)

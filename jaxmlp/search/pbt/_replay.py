@@ -75,8 +75,8 @@ def source(config: ml_collections.ConfigDict) -> dict:
                     'that --search=pbt wrote)')
   pbt = _files.read(Path(config.pbt_replay.study))
   if pbt is None or 'winner' not in pbt:
-    raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} holds no finished PBT study '
-                    f'({_files.PBT_FILE} with a winner)')
+    raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} holds no finished '
+                    f'PBT study ({_files.PBT_FILE} with a winner)')
   return pbt
 
 
