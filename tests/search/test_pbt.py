@@ -23,7 +23,7 @@ def _config(pbt=None, **overrides):
                 hidden_sizes=(16,), l2=space.log_uniform(1e-7, 1e-1),
                 learning_rate=space.log_uniform(1e-4, 1e-1), epochs=6, seeds=1,
                 search='pbt', pbt={**dict(population=4, interval=2), **(pbt or {})},
-                final_epochs=0)
+                final_epochs=0, data_limit=1000)
   return registry.complete(study_lib.make_config(**{**fields, **overrides}))
 
 
@@ -147,3 +147,21 @@ def test_exploits_copy_the_donor_and_nothing_compiles_over_generations(device_da
   for k in range(4):
     best = np.nanargmax(result.history['val_accuracy'][k])
     assert best == result.best_epoch[k]
+
+
+@pytest.mark.parametrize('search', ['pbt', 'pb2'])
+def test_a_population_runs_at_any_length_with_checkpoints(tmp_path, small_split, search):
+  """1 epoch, epochs == interval (no exploit: a smoke run) and interval + 1 (one), each
+  checkpointed every epoch: a run shorter than its interval trains without exploits."""
+  from jaxmlp.engine import checkpoint  # pylint: disable=g-import-not-at-top
+  from jaxmlp.engine import runner  # pylint: disable=g-import-not-at-top
+  from jaxmlp.search.pbt import _files  # pylint: disable=g-import-not-at-top
+  for epochs, exploits in ((1, 0), (2, 0), (3, 1)):
+    config = _config(search=search, epochs=epochs, name=f'{search}_{epochs}',
+                     **{search: dict(population=4, interval=2)})
+    settings, data = runner.start(config, small_split, tmp_path, progress=False,
+                                  checkpoint_every=checkpoint.Policy.parse('1'),
+                                  identity=registry.identity_rules(search))
+    outcome = registry.search_named(search).run(config, settings, data)
+    assert len(outcome.records) == 4 and outcome.pbt['complete'], epochs
+    assert len(_files.read_lineage(settings.study_dir)) == exploits, epochs

@@ -138,7 +138,9 @@ class Population(_Members):
     self.explore = explore or (lambda p, scores_M, g: _rules.decide(
         scores_M, p.values_MF, p.dims, p.config, g))
     self.on_generation = on_generation
-    generations = max(0, (epochs - 1) // config.pbt.interval)
+    # At least one row: a run no longer than its interval never exploits, and a
+    # checkpoint cannot hold an array of size zero.
+    generations = max(1, (epochs - 1) // config.pbt.interval)
     n, f = self.values_MF.shape
     self.origin_ME = np.full((n, epochs), -1, np.int32)   # whose stream trained epoch e
     self.keygen_ME = np.full((n, epochs), -1, np.int32)   # and since which generation
