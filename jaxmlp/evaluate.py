@@ -24,7 +24,8 @@ from jaxmlp.common.errors import UserError
 _RUN = flags.DEFINE_string('run', None, 'A saved member: OUTPUT_DIR/STUDY/members/NAME.')
 _IMAGES = flags.DEFINE_string('images', None, 'An IDX images file (gzipped or not) to '
                               'predict; without it, the test set is evaluated.')
-_LIMIT = flags.DEFINE_integer('limit', 0, 'Predict only the first N images (0: all).')
+_LIMIT = flags.DEFINE_integer('limit', 0, 'Predict only the first N images (0: all).',
+                              lower_bound=0)
 _DATA_DIR = flags.DEFINE_string('data_dir', None, 'MNIST folder, as for jaxmlp.launch.')
 
 
@@ -40,6 +41,9 @@ def main(argv):
       images = data_lib.read_idx(_IMAGES.value)
       if images.ndim != 3:
         raise UserError(f'{_IMAGES.value} holds no images (an idx3 file is needed)')
+      if images.shape[1:] != (28, 28):
+        raise UserError(f'{_IMAGES.value} holds {images.shape[1]}x{images.shape[2]} images; '
+                        'the network reads 28x28 (MNIST-sized) ones')
       images = images.reshape(len(images), -1)[:_LIMIT.value or None]
       for i, label in enumerate(train.predict(params['final'], images, structure)):
         print(f'{i}\t{label}')
@@ -50,4 +54,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -115,3 +115,19 @@ def test_a_write_the_disk_refuses_keeps_the_previous_file(tmp_path, monkeypatch)
   assert str(e.value).startswith(f'cannot write {path}: the disk is full')
   assert path.read_text() == 'before\n'
   assert [p.name for p in tmp_path.iterdir()] == ['summary.md']   # no temporary left
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--limit=-1', 'flag --limit=-1: -1 is not a non-negative integer'),
+    ('--images={images}', 'holds 32x32 images; the network reads 28x28'),
+])
+def test_evaluate_refuses_a_bad_limit_or_image_size_in_one_line(tmp_path, flag, message):
+  member = _member(tmp_path)
+  images = tmp_path / 'images-idx3-ubyte'
+  _write_idx(images, np.zeros((2, 32, 32), np.uint8))
+  run = subprocess.run([sys.executable, '-m', 'jaxmlp.evaluate', f'--run={member}',
+                        flag.format(images=images)], capture_output=True, text=True,
+                       timeout=300)
+  assert run.returncode == 2 and 'Traceback' not in run.stderr
+  [line] = run.stderr.strip().splitlines()
+  assert line.startswith('error: ') and message in line

@@ -75,6 +75,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     (['--study=finetune_pbt', '--config.pbt.quantile=0.7'], 'give a number from 0 to 0.5'),
     (['--study=finetune_pbt', '--config.bohb.x=1'], "unknown config section 'bohb'"),
     (['--study=finetune_pb2', '--config.l2=(1e-6, 1e-4)'], '--search=pb2 explores ranges'),
+    (['--study=baseline', '--config.name=../x'], "a study's name is one folder name"),
+    (['--study=baseline', "--config.name=''"], "a study's name is one folder name"),
+    (['--study=finetune_optuna', '--config.batch_size=int(1.5, 3)'],
+     'an integer range needs whole-number bounds, got 1.5, 3'),
 ])
 def test_what_is_refused_before_anything_runs(tmp_path, capsys, args, message):
   from absl import flags  # pylint: disable=g-import-not-at-top

@@ -88,11 +88,11 @@ def test_parquet_reads_back_as_the_same_frame(study_dir, tmp_path):
                                 jaxmlp.read_results(study_dir))
 
 
-@pytest.mark.parametrize('args', [['{tmp}'], ['{tmp}/absent'], []])
-def test_no_study_folder_is_one_line_and_exit_2(tmp_path, args):
+@pytest.mark.parametrize('args', [['{tmp}'], ['{tmp}/absent'], [], ['{tmp}', '--format=xml']])
+def test_no_study_folder_or_a_bad_flag_is_one_line_and_exit_2(tmp_path, args):
   result = _results([a.format(tmp=tmp_path) for a in args], tmp_path)
   assert result.returncode == 2
   lines = result.stderr.decode().strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: '), lines
   if args:
-    assert args[0].format(tmp=tmp_path) in lines[0]
+    assert args[-1].format(tmp=tmp_path) in lines[0]

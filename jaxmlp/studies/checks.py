@@ -28,6 +28,11 @@ def check_run(config: ml_collections.ConfigDict) -> None:
     if not ok:
       problems.append(f'--config.{field}={study.format_value(config[field])} is impossible: {rule}')
 
+  name = config.name
+  need(isinstance(name, str) and name not in ('', '.', '..') and '/' not in name
+       and '\\' not in name and '\0' not in name, 'name',
+       "a study's name is one folder name inside --output_dir: not empty, not . or .., "
+       'no / or \\')
   need(_whole(config.seeds, 1), 'seeds', 'run at least 1 seed (--seeds=N)')
   need(config.objective in study.OBJECTIVES, 'objective', f"choose one of {', '.join(study.OBJECTIVES)}")
   # The search's name and its own settings are the registry's and the search's to check.

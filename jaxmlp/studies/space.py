@@ -30,6 +30,12 @@ def log_uniform(low: float, high: float) -> dict[str, Any]:
 
 
 def integer(low: int, high: int, log: bool = False) -> dict[str, Any]:
+  """Whole numbers from low to high; bounds that are not whole numbers are refused
+  (truncating int(1.5, 3) to 1 would train below the range asked for)."""
+  for bound in (low, high):
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or (
+        isinstance(bound, float) and not bound.is_integer()):
+      raise ValueError(f'an integer range needs whole-number bounds, got {low}, {high}')
   return {KEY: 'int', 'low': int(low), 'high': int(high), 'log': bool(log)}
 
 
