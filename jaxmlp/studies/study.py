@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
+import numpy as np
 
 from jaxmlp.core import model as model_lib
 from jaxmlp.core import optim
@@ -204,6 +205,19 @@ def format_value(value) -> str:
   return f'{value:g}' if isinstance(value, float) else str(value)
 
 
+def label_value(value) -> str:
+  """A value as a member's label (its folder, its summary row) shows it: as
+  format_value, but a float whose short form would read back as another float32 (what
+  trains) is written out to the shortest text that reads back as its own float32, so
+  two configurations that train differently never share a label."""
+  if isinstance(value, float):
+    short = f'{value:g}'
+    if np.float32(float(short)) == np.float32(value):
+      return short
+    return np.format_float_positional(np.float32(value), unique=True, trim='-')
+  return format_value(value)
+
+
 def expand(config: ml_collections.ConfigDict, seeds: int | None = None) -> list[Member]:
   """arms x sweep axes x seeds (config.seeds unless given), in config order."""
   seeds = config.seeds if seeds is None else seeds
@@ -214,15 +228,21 @@ def expand(config: ml_collections.ConfigDict, seeds: int | None = None) -> list[
       raise UserError(f"unknown arm {config.arm!r}: --config.arm must be one of "
                       f"{', '.join(arms)}")
     arms = {config.arm: arms[config.arm]}
-  members = []
+  members, combos = [], {}
   for arm, overrides in arms.items():
     fields = {**base, **overrides}
     swept = tuple(f for f, v in fields.items() if is_sweep(f, v))
     for combo in itertools.product(*(fields[f] for f in swept)):
       values = {**fields, **dict(zip(swept, combo))}
       label = ','.join(([arm] if arm else []) +
-                       [f'{f}={format_value(v)}' for f, v in zip(swept, combo)]
+                       [f'{f}={label_value(v)}' for f, v in zip(swept, combo)]
                        ) or config.name
+      shown = ', '.join(f'{f}={v!r}' for f, v in zip(swept, combo))
+      if label in combos:   # one folder and summary row would hold both
+        raise UserError(f'{label} names two configurations ({combos[label]}; {shown}): '
+                        'their values train as the same float32 numbers; give values that '
+                        'differ in float32')
+      combos[label] = shown
       members += [Member(label, arm, seed, values, swept) for seed in range(seeds)]
   return members
 

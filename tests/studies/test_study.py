@@ -1,5 +1,7 @@
 """Studies are data: every config expands, groups, validates and finds its reference."""
 
+from pathlib import Path
+
 import pytest
 
 from jaxmlp import pipeline
@@ -109,3 +111,26 @@ def test_unknown_study_and_user_config_files(tmp_path):
 def test_make_config_refuses_unknown_fields():
   with pytest.raises(ValueError, match='learnin_rate'):
     study.make_config(learnin_rate=0.1)
+
+
+def test_values_one_float32_bit_apart_are_two_configurations_and_two_folders():
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from jaxmlp.store import folders  # pylint: disable=g-import-not-at-top
+  next_up = float(np.nextafter(np.float32(0.1), np.float32(1)))
+  for pair in ((0.1, next_up), (0.1, 0.1000001)):
+    config = study.make_config(name='s', learning_rate=pair, seeds=2)
+    members = study.expand(config)
+    labels = {m.label for m in members}
+    assert len(labels) == 2, labels
+    assert len({folders.member_dir(Path('m'), m) for m in members}) == 4   # 2 x 2 seeds
+  # Standard values keep their short labels (the folders of earlier runs).
+  assert {m.label for m in study.expand(study.make_config(
+      name='s', learning_rate=(1e-3, 1e-6)))} == {'learning_rate=0.001',
+                                                    'learning_rate=1e-06'}
+
+
+def test_values_that_train_as_one_float32_are_refused_before_training():
+  config = study.make_config(name='s', learning_rate=(0.1, 0.1 + 1e-12))
+  with pytest.raises(UserError, match=r'learning_rate=0\.1 names two configurations '
+                     r'\(learning_rate=0\.1; learning_rate=0\.10000000000100001\): '):
+    study.expand(config)
