@@ -2,6 +2,8 @@
 program (pbt._evolve): quantile 0 is plain vmapped training bit for bit, an exploit
 copies a donor's whole state, and nothing compiles while the population evolves."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -165,3 +167,18 @@ def test_a_population_runs_at_any_length_with_checkpoints(tmp_path, small_split,
     outcome = registry.search_named(search).run(config, settings, data)
     assert len(outcome.records) == 4 and outcome.pbt['complete'], epochs
     assert len(_files.read_lineage(settings.study_dir)) == exploits, epochs
+
+
+@pytest.mark.parametrize('content, message', [
+    ('{"members": [', 'pbt.json is damaged (JSONDecodeError: '),
+    ('[1, 2]', 'pbt.json is damaged (ValueError: it holds no JSON object)'),
+    ('{"members": [], "winner": 3, "dimensions": []}', 'its winner 3 is not one of its members'),
+    ('{"members": [{"member": 0}], "winner": 0, "dimensions": []}', 'lacks its schedule'),
+])
+def test_a_replay_of_a_damaged_pbt_json_is_one_line(tmp_path, content, message):
+  from jaxmlp.search.pbt import _replay  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'pbt.json').write_text(content)
+  config = registry.complete(study_lib.make_config(
+      search='pbt_replay', pbt_replay=dict(study=str(tmp_path))))
+  with pytest.raises(UserError, match=re.escape(message)):
+    _replay.source(config)

@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from jaxmlp.common import numbers
+from jaxmlp.common.errors import UserError
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.store import folders
 from jaxmlp.search.pbt import _evolve
@@ -86,8 +87,20 @@ def write(study_dir: Path, population: _evolve.Population, done: int
 
 
 def read(study_dir: Path) -> dict[str, Any] | None:
+  """pbt.json's object, or None where there is none; a damaged one is named (one
+  line), as a damaged result.json is."""
   path = Path(study_dir) / PBT_FILE
-  return json.loads(path.read_text()) if path.is_file() else None
+  if not path.is_file():
+    return None
+  try:
+    pbt = json.loads(path.read_text())
+    if not isinstance(pbt, dict):
+      raise ValueError('it holds no JSON object')
+    return pbt
+  except (OSError, ValueError) as e:
+    why = ' '.join(f'{type(e).__name__}: {e}'.split())[:200]
+    raise UserError(f'{path} is damaged ({why}): rerun the PBT study that wrote it (the '
+                    'same command) to write it again') from None
 
 
 def read_lineage(study_dir: Path) -> list[dict[str, Any]]:

@@ -77,6 +77,15 @@ def source(config: ml_collections.ConfigDict) -> dict:
   if pbt is None or 'winner' not in pbt:
     raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} holds no finished '
                     f'PBT study ({_files.PBT_FILE} with a winner)')
+  members, winner = pbt.get('members'), pbt['winner']
+  if not (isinstance(members, list) and isinstance(winner, int)
+          and not isinstance(winner, bool) and 0 <= winner < len(members)
+          and isinstance(members[winner], dict)
+          and {'schedule', 'streams'} <= set(members[winner])
+          and isinstance(pbt.get('dimensions'), list)):
+    raise UserError(f'{Path(config.pbt_replay.study) / _files.PBT_FILE} is damaged (its '
+                    f'winner {winner!r} is not one of its members, or lacks its schedule): '
+                    'rerun the PBT study that wrote it (the same command) to write it again')
   return pbt
 
 
