@@ -47,8 +47,9 @@ def require_fit(search: base.Search, config: ml_collections.ConfigDict,
   """Refuses (one line) a study whose programs the devices cannot hold, before anything
   is put on them or compiled: the search's own, and the final retraining's."""
   demands = search.program_demands(config)
-  if search.final_configurations(config):
-    demands += base.demands_of(search.final_configurations(config), config)
+  final = search.final_configurations(config)
+  if final:
+    demands += base.demands_of(final, config)
   data_bytes = plan.data_bytes_of(devices.split_arrays(split))
   for demand in demands:
     plan.require_fit(demand.structures, demand.slots, data_bytes, len(split.x_train),

@@ -75,11 +75,27 @@ def write_member(directory: Path, record: records.MemberRecord,
   write_record(directory, record)
 
 
-def _damaged(path: Path, error: Exception) -> UserError:
+def damaged(path: Path, error: Exception, fix: str) -> UserError:
+  """The one line for a file that cannot be read back: its path, why, and the fix."""
   why = ' '.join(f'{type(error).__name__}: {error}'.split())[:200]
-  return UserError(f'{path} is damaged ({why}): delete the folder {path.parent} and rerun '
-                   'the command that trained it (the same command) to train that member '
-                   'again')
+  return UserError(f'{path} is damaged ({why}): {fix}')
+
+
+def read_json_object(path: Path, fix: str) -> dict[str, Any]:
+  """A JSON file that holds an object (run.json, pbt.json); anything else is named
+  as damaged, with `fix`."""
+  try:
+    obj = json.loads(path.read_text())
+    if not isinstance(obj, dict):
+      raise ValueError('it holds no JSON object')
+    return obj
+  except (OSError, ValueError) as e:
+    raise damaged(path, e, fix) from None
+
+
+def _damaged(path: Path, error: Exception) -> UserError:
+  return damaged(path, error, f'delete the folder {path.parent} and rerun the command '
+                 'that trained it (the same command) to train that member again')
 
 
 def read_result(directory: Path) -> dict[str, Any] | None:

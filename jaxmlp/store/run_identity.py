@@ -144,14 +144,6 @@ def claim(study_dir: Path, config: ml_collections.ConfigDict,
 def read(study_dir: Path) -> dict[str, Any]:
   """run.json's content; a damaged one is named with what to do (it is written
   atomically, so only the disk or a hand edit damages it)."""
-  path = study_dir / RUN_FILE
-  try:
-    stored = json.loads(path.read_text())
-    if not isinstance(stored, dict):
-      raise ValueError('it holds no JSON object')
-    return stored
-  except (OSError, ValueError) as e:
-    why = ' '.join(f'{type(e).__name__}: {e}'.split())[:200]
-    raise UserError(f'{path} is damaged ({why}): restore it from a copy, or delete '
-                    f'{study_dir} to start over (without run.json its results cannot be '
-                    'matched to a run)') from None
+  return folders.read_json_object(
+      study_dir / RUN_FILE, f'restore it from a copy, or delete {study_dir} to start over '
+      '(without run.json its results cannot be matched to a run)')

@@ -15,7 +15,6 @@ import ml_collections
 import numpy as np
 
 from jaxmlp.common import numbers
-from jaxmlp.common.errors import UserError
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.store import folders
 from jaxmlp.search.pbt import _evolve
@@ -92,15 +91,8 @@ def read(study_dir: Path) -> dict[str, Any] | None:
   path = Path(study_dir) / PBT_FILE
   if not path.is_file():
     return None
-  try:
-    pbt = json.loads(path.read_text())
-    if not isinstance(pbt, dict):
-      raise ValueError('it holds no JSON object')
-    return pbt
-  except (OSError, ValueError) as e:
-    why = ' '.join(f'{type(e).__name__}: {e}'.split())[:200]
-    raise UserError(f'{path} is damaged ({why}): rerun the PBT study that wrote it (the '
-                    'same command) to write it again') from None
+  return folders.read_json_object(path, 'rerun the PBT study that wrote it (the same '
+                                  'command) to write it again')
 
 
 def read_lineage(study_dir: Path) -> list[dict[str, Any]]:
