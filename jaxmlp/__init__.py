@@ -14,6 +14,7 @@ _EXPORTS = {
     'run_study': 'jaxmlp.api', 'StudyResult': 'jaxmlp.api', 'load_study': 'jaxmlp.api',
     'members_of': 'jaxmlp.api', 'train': 'jaxmlp.api', 'TrainedMember': 'jaxmlp.api',
     'read_results': 'jaxmlp.frames', 'read_history': 'jaxmlp.frames',
+    'UserError': 'jaxmlp.common.errors',
 }
 __all__ = list(_EXPORTS)
 

@@ -195,6 +195,31 @@ def members_of(study: Study, **fields) -> list[study_lib.Member]:
   return study_lib.expand(load_study(study, **fields))
 
 
+def _check_initial_params(members: list[study_lib.Member], initial: list[Any]) -> None:
+  """One pytree per member, with its network's names, shapes and dtypes."""
+  if len(initial) != len(members):
+    raise UserError(f'initial_params: {len(initial)} given for {len(members)} '
+                    'members; give one per member')
+  for member, given in zip(members, initial):
+    expected = member.structure.param_shapes()
+    want = {jax.tree_util.keystr(p): (tuple(x.shape), np.dtype(x.dtype))
+            for p, x in jax.tree_util.tree_leaves_with_path(expected)}
+    try:
+      got = {jax.tree_util.keystr(p): (tuple(np.shape(x)), np.asarray(x).dtype)
+             for p, x in jax.tree_util.tree_leaves_with_path(given)}
+    except (TypeError, ValueError) as e:
+      raise UserError(f'initial_params for {member.label} (seed {member.seed}) is not a '
+                      f'pytree of arrays ({e})') from None
+    if got != want:
+      wrong = sorted(set(want) ^ set(got)) or \
+          [k for k in want if got[k] != want[k]]
+      shown = ', '.join(f'{k}: {want[k][0]} {want[k][1]}' if k in want else f'{k}: unexpected'
+                        for k in wrong[:3])
+      raise UserError(f'initial_params for {member.label} (seed {member.seed}) does not '
+                      f'match its network at {shown}; give the params pytree Flax\'s MLP '
+                      'makes for it (e.g. a TrainedMember.params["final"])')
+
+
 def train(members: Sequence[study_lib.Member], *, data_dir: str | None = None,
           split=None, initial_params: Sequence[Any] | None = None
           ) -> list[TrainedMember]:
@@ -207,9 +232,12 @@ def train(members: Sequence[study_lib.Member], *, data_dir: str | None = None,
   from jaxmlp.engine import program  # pylint: disable=import-outside-toplevel
   from jaxmlp.studies import checks  # pylint: disable=import-outside-toplevel
   members = list(members)
-  if initial_params is not None and len(initial_params) != len(members):
-    raise UserError(f'initial_params: {len(initial_params)} given for {len(members)} '
-                    'members; give one per member')
+  if not members:
+    raise UserError('train: no members given; pass jaxmlp.members_of(STUDY) or your own')
+  if not all(isinstance(m, study_lib.Member) for m in members):
+    raise UserError('train: members must be jaxmlp.members_of(...) items (Member)')
+  if initial_params is not None:
+    _check_initial_params(members, list(initial_params))
   if split is None:
     split = data_lib.load_split(members[0].values, data_dir)
   checks.check_members(members, len(split.x_train))

@@ -65,3 +65,24 @@ def test_overrides_are_checked_as_on_the_command_line():
   assert config.final_epochs == 3 and config.learning_rate == (0.1, 0.01)
   with pytest.raises(UserError, match='initial_params'):
     jaxmlp.train(jaxmlp.members_of('baseline', seeds=2), initial_params=[{}])
+
+
+def test_api_mistakes_raise_jaxmlp_user_error_with_the_command_lines_text():
+  assert jaxmlp.UserError is UserError
+  with pytest.raises(jaxmlp.UserError, match='no members given'):
+    jaxmlp.train([])
+  with pytest.raises(jaxmlp.UserError, match=r'--config.seeds=1.0 is impossible'):
+    jaxmlp.run_study('baseline', seeds=1.0)
+  with pytest.raises(jaxmlp.UserError, match='has no arms; drop --config.arm'):
+    jaxmlp.members_of('baseline', arm='x')
+  member, = jaxmlp.members_of('baseline', seeds=1)
+  good = member.structure.param_shapes()
+  wrong_shape = {'params': dict(good)} if 'params' not in good else None
+  as_arrays = lambda tree, dtype: {k: {n: np.zeros(x.shape, dtype) for n, x in v.items()}
+                                   for k, v in tree.items()}
+  with pytest.raises(jaxmlp.UserError, match=r"initial_params for baseline \(seed 0\) does "
+                     r"not match its network at \['hidden_0'\]\['bias'\]: \(128,\) float32"):
+    jaxmlp.train([member], initial_params=[as_arrays(good, np.float64)])
+  assert wrong_shape is not None
+  with pytest.raises(jaxmlp.UserError, match='does not match its network'):
+    jaxmlp.train([member], initial_params=[wrong_shape])

@@ -20,13 +20,18 @@ def _number(value) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _shown(value) -> str:
+  """A value as the user typed it: 1.0 stays 1.0 where a whole number is wanted."""
+  return repr(value) if isinstance(value, float) else study.format_value(value)
+
+
 def check_run(config: ml_collections.ConfigDict) -> None:
   """The run-wide fields, before anything loads or compiles."""
   problems = []
 
   def need(ok, field, rule):
     if not ok:
-      problems.append(f'--config.{field}={study.format_value(config[field])} is impossible: {rule}')
+      problems.append(f'--config.{field}={_shown(config[field])} is impossible: {rule}')
 
   name = config.name
   need(isinstance(name, str) and name not in ('', '.', '..') and '/' not in name
@@ -63,7 +68,7 @@ def check_members(members: list[study.Member], n_train: int) -> None:
 
     def need(ok, field, rule):
       if not ok:
-        problems.append(f'--config.{field}={study.format_value(v[field])} is impossible'
+        problems.append(f'--config.{field}={_shown(v[field])} is impossible'
                         f' ({m.label}): {rule}')
 
     bs = v['batch_size']

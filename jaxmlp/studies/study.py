@@ -224,6 +224,9 @@ def expand(config: ml_collections.ConfigDict, seeds: int | None = None) -> list[
   base = config.to_dict()
   arms = base.pop('arms') or {'': {}}
   if config.arm:
+    if list(arms) == ['']:
+      raise UserError(f'--config.arm={config.arm} is impossible: study {config.name} has no '
+                      'arms; drop --config.arm')
     if config.arm not in arms:
       raise UserError(f"unknown arm {config.arm!r}: --config.arm must be one of "
                       f"{', '.join(arms)}")
