@@ -29,6 +29,11 @@ def cannot_write(path: Path, error: OSError, flag: str = '--output_dir') -> str:
     return f'{blocking} is a file, not a folder: pass another {flag}, or move that file'
   if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
     return f'cannot write in {path} ({why}): pass a writable {flag}'
+  if error.errno == errno.ENOENT:
+    gone = [p for p in [path, *path.parents] if not p.exists()]
+    if gone:
+      return (f'{gone[-1]} disappeared while the run wrote in it (deleted, or its disk '
+              'unmounted): rerun the same command to redo what it held')
   if error.errno in (errno.ENOSPC, errno.EDQUOT):
     return (f'cannot write {path}: the disk is full ({why}); files written before are '
             f'kept: free space and rerun the same command to continue, or pass a {flag} '

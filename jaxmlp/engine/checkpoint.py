@@ -14,8 +14,10 @@ both folders, and the program resumes from the previous good step or from its st
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -30,6 +32,7 @@ import numpy as np
 
 from jaxmlp.common import faults
 from jaxmlp.common import hosts
+from jaxmlp.engine import orbax_noise
 from jaxmlp.common.errors import UserError, cannot_write
 
 # 'auto' saves once the time since the last save reaches this many times what a save
@@ -128,23 +131,6 @@ def _why(error: BaseException) -> str:
   return f'{type(error).__name__}: {lines[0][:200]}' if lines else type(error).__name__
 
 
-def _ignore_late_reads() -> None:
-  """After a read of a damaged step fails, tensorstore's reads of the step's other
-  arrays still finish, and report to orbax's event loop, closed by then: Python
-  would print that RuntimeError as a traceback, of no meaning to anyone."""
-  previous = sys.unraisablehook
-  if getattr(previous, 'ignores_late_reads', False):
-    return
-
-  def hook(unraisable):
-    if not (isinstance(unraisable.exc_value, RuntimeError) and
-            str(unraisable.exc_value) == 'Event loop is closed'):
-      previous(unraisable)
-
-  hook.ignores_late_reads = True
-  sys.unraisablehook = hook
-
-
 def _options():
   ocp = _orbax()
   return ocp.CheckpointManagerOptions(
@@ -185,6 +171,7 @@ class ProgramCheckpoint:
   def _open(self):
     if self._manager is None:
       self.directory.mkdir(parents=True, exist_ok=True)
+      orbax_noise.silence()
       self._manager = _orbax().CheckpointManager(self.directory, options=_options())
       _OPEN.add(self)
     return self._manager
@@ -204,7 +191,7 @@ class ProgramCheckpoint:
           arrays, meta = self._read_step(step, len(leaves))
         except Exception as e:  # pylint: disable=broad-except
           # orbax, tensorstore and json each fail in their own way on a damaged file.
-          _ignore_late_reads()
+          orbax_noise.ignore_late_reads()
           self._move_aside(step, _why(e))
           continue
         if any(a.shape != tuple(l.shape) or a.dtype != l.dtype
@@ -278,6 +265,8 @@ class ProgramCheckpoint:
       with self._writing():
         manager = self._open()
         manager.wait_until_finished()  # the previous write, if it is still going
+        if not self.directory.exists():   # orbax would make it again, study folder too
+          raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
         ocp = _orbax()
         arrays = [np.asarray(l) for l in leaves]
         meta = dict(meta, epochs_done=epochs_done)
@@ -308,8 +297,8 @@ class ProgramCheckpoint:
 
   @contextlib.contextmanager
   def _writing(self):
-    """A write that fails (a full disk, a folder made read-only) stops the run with one
-    line: the members written so far and the last good checkpoint stay."""
+    """A write that fails (a full disk, a folder made read-only or deleted) stops the
+    run with one line: the members written so far and the last good checkpoint stay."""
     try:
       yield
     except OSError as e:
@@ -317,6 +306,8 @@ class ProgramCheckpoint:
     except Exception as e:  # pylint: disable=broad-except
       # orbax reports a failed background write as its own error, the OSError inside.
       cause = next((c for c in _causes(e) if isinstance(c, OSError)), None)
+      if cause is None and not self.directory.exists():   # orbax: 'does not exist'
+        cause = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
       if cause is None:
         raise
       raise UserError(cannot_write(self.directory, cause)) from None
@@ -328,6 +319,7 @@ class ProgramCheckpoint:
 
   def _discard(self) -> None:
     if self._manager is not None:
-      self._manager.close()
-      self._manager = None
+      manager, self._manager = self._manager, None
+      with self._writing():
+        manager.close()   # the last write's end; it fails if the folder was deleted
     shutil.rmtree(self.directory, ignore_errors=True)

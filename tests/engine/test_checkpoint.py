@@ -179,3 +179,18 @@ def test_a_write_the_disk_refuses_is_one_line(tmp_path, monkeypatch):
   with pytest.raises(UserError) as e:
     saver.save(1, lambda: _TREE, {})
   assert str(e.value).startswith(f'cannot write {tmp_path / "p"}: the disk is full')
+
+
+def test_a_study_folder_deleted_mid_run_is_one_line_without_orbax_logs(tmp_path, caplog):
+  study = tmp_path / 'study'
+  saver = checkpoint.ProgramCheckpoint(study / 'checkpoints' / 'p', checkpoint.Policy('auto'))
+  saver.save(1, lambda: _TREE, {})
+  saver.wait()
+  shutil.rmtree(study)
+  with pytest.raises(UserError) as e:
+    saver.save(2, lambda: _TREE, {})
+    saver.wait()
+    saver.delete()
+  assert str(e.value) == (f'{study} disappeared while the run wrote in it (deleted, or its '
+                          'disk unmounted): rerun the same command to redo what it held')
+  assert not [r for r in caplog.records if '/orbax/' in r.pathname and r.levelname != 'INFO']
