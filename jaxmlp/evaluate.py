@@ -31,6 +31,7 @@ _DATA_DIR = flags.DEFINE_string('data_dir', None, 'MNIST folder, as for jaxmlp.l
 
 def main(argv):
   del argv
+  cli.guard_streams()
   cli.quiet_logs()
   try:
     if not _RUN.value:

@@ -161,6 +161,7 @@ def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.guard_streams()
   cli.quiet_logs()
   command = shlex.join(['python', '-m', 'jaxmlp.launch', *sys.argv[1:]])
   output_dir = Path(_OUTPUT_DIR.value)

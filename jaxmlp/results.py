@@ -82,13 +82,13 @@ def export(study_dir: str, fmt: str, output: str | None = None,
   content = table_bytes(read(Path(study_dir)), fmt)
   if output:
     from jaxmlp.store import folders as results_lib   # pylint: disable=g-import-not-at-top
-    results_lib.write_atomic(Path(output), content)
+    results_lib.write_atomic(Path(output), content, flag='--output')
   else:
-    sys.stdout.buffer.write(content)
-    sys.stdout.flush()
+    cli.write_stdout(content)
 
 
 def main(argv):
+  cli.guard_streams()
   cli.quiet_logs()
   try:
     if len(argv) != 2:

@@ -176,3 +176,30 @@ def test_init_study_end_to_end(init_run):
   run = json.loads((study_dir / 'run.json').read_text())
   assert run['config']['epochs'] == 5 and run['config']['seeds'] == 3
   assert not list(study_dir.rglob('*.tmp'))
+
+
+def test_terminal_streams_are_not_the_output_folder(tmp_path):
+  """stdout and stderr full (/dev/full) and an output folder whose name is not UTF-8:
+  the run ends well and writes every file. Where the table is the output (results),
+  a reader gone ends it quietly, and a full stdout is one line."""
+  out = os.fsencode(tmp_path) + b'/out\xff'
+  with open('/dev/full', 'wb') as full:
+    run = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', '--study=baseline',
+                          '--epochs=1', '--seeds=1', '--data_limit=600',
+                          b'--output_dir=' + out], stdout=full, stderr=full, timeout=600)
+  assert run.returncode == 0
+  study = os.path.join(out, b'baseline')
+  assert {b'report.md', b'summary.csv', b'run.json'} <= set(os.listdir(study))
+  assert out in open(os.path.join(study, b'report.md'), 'rb').read()
+  read_end, write_end = os.pipe()
+  os.close(read_end)   # a reader gone before the table is written, as `| head` leaves it
+  closed = subprocess.run([sys.executable, '-m', 'jaxmlp.results', study], stdout=write_end,
+                          stderr=subprocess.PIPE, timeout=300)
+  os.close(write_end)
+  assert closed.returncode == 0 and closed.stderr == b''
+  with open('/dev/full', 'wb') as full:
+    refused = subprocess.run([sys.executable, '-m', 'jaxmlp.results', study], stdout=full,
+                             stderr=subprocess.PIPE, timeout=300)
+  assert refused.returncode == 2 and refused.stderr == (
+      b'error: cannot write the table to stdout (No space left on device): pass '
+      b'--output=FILE\n')

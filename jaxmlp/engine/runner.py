@@ -124,12 +124,24 @@ def _part(c: int, programs: list) -> str:
   return f' part {c + 1}' if len(programs) > 1 or c else ''
 
 
+def _read_or_set_aside(directory: Path) -> dict[str, Any] | None:
+  """A member's result.json, checked; a damaged one (unreadable, or of another shape)
+  has its folder set aside, kept whole, and the member is trained again."""
+  try:
+    return folders.read_result(directory)
+  except folders.Damaged as e:
+    aside = folders.set_aside(directory)
+    print(f'{e.path} is damaged ({e.why}); moved {directory} to {aside}, and that member '
+          'trains again', flush=True)
+    return None
+
+
 def _finished(members: list[study_lib.Member], dirs: list[Path], with_params: bool
               ) -> list[Any]:
   """Per member: None, or (record, best-epoch params if asked) when done.
 
   Process 0 reads them; the others receive what it read (as JSON, then records)."""
-  stored = hosts.from_primary(lambda: [folders.read_result(d) for d in dirs])
+  stored = hosts.from_primary(lambda: [_read_or_set_aside(d) for d in dirs])
   out = []
   for m, d, found in zip(members, dirs, stored):
     record = None if found is None else records.MemberRecord.from_json(found)

@@ -10,6 +10,7 @@ that cannot be read back (damaged on disk) is named, with how to regenerate it.
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from jaxmlp.common import numbers
 from jaxmlp.store import records
+from jaxmlp.store import schema
 from jaxmlp.studies import study as study_lib
 from jaxmlp.common.errors import UserError, cannot_write
 
@@ -27,21 +29,27 @@ RESULT_FILE = 'result.json'
 PARAMS_FILE = 'params.msgpack'
 
 
-def write_atomic(path: Path, content: str | bytes) -> None:
+def write_atomic(path: Path, content: str | bytes, flag: str = '--output_dir') -> None:
+  """Writes `path` whole or not at all; an OS error is one line naming `flag`, the
+  command's setting that chose the path."""
   if jax.process_index() != 0:
     return  # on several hosts, every host holds every result; one writes them
   tmp = None
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'wb' if isinstance(content, bytes) else 'w') as f:
+    if isinstance(content, str):
+      # A path the filesystem gave in bytes that are not UTF-8 (Python holds them as
+      # surrogates) is written back as those bytes.
+      content = content.encode('utf-8', 'surrogateescape')
+    with os.fdopen(fd, 'wb') as f:
       f.write(content)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
     tmp = None
   except OSError as e:
-    raise UserError(cannot_write(path, e)) from None
+    raise UserError(cannot_write(path, e, flag)) from None
   finally:
     if tmp is not None:   # the previous file, if any, is untouched
       Path(tmp).unlink(missing_ok=True)
@@ -75,10 +83,17 @@ def write_member(directory: Path, record: records.MemberRecord,
   write_record(directory, record)
 
 
-def damaged(path: Path, error: Exception, fix: str) -> UserError:
+class Damaged(UserError):
+  """A file that cannot be read back, or not as what it should hold."""
+
+  def __init__(self, path: Path, why: str, fix: str):
+    super().__init__(f'{path} is damaged ({why}): {fix}')
+    self.path, self.why = path, why
+
+
+def damaged(path: Path, error: Exception, fix: str) -> Damaged:
   """The one line for a file that cannot be read back: its path, why, and the fix."""
-  why = ' '.join(f'{type(error).__name__}: {error}'.split())[:200]
-  return UserError(f'{path} is damaged ({why}): {fix}')
+  return Damaged(path, ' '.join(f'{type(error).__name__}: {error}'.split())[:200], fix)
 
 
 def read_json_object(path: Path, fix: str) -> dict[str, Any]:
@@ -93,19 +108,50 @@ def read_json_object(path: Path, fix: str) -> dict[str, Any]:
     raise damaged(path, e, fix) from None
 
 
+def load_json(path: Path, kind: Any, fix: str) -> Any:
+  """The JSON file at `path`, checked against the schema `kind` (see schema.py); a file
+  that cannot be read, is no JSON or has another shape is named as damaged, with `fix`."""
+  obj = read_json_object(path, fix)
+  try:
+    schema.check(obj, kind)
+  except schema.SchemaError as e:
+    raise damaged(path, e, fix) from None
+  return obj
+
+
+def load_json_lines(path: Path, kind: Any, fix: str) -> list[Any]:
+  """A JSON-lines file, each line an object checked against `kind`."""
+  rows = []
+  try:
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+      if line.strip():
+        try:
+          row = json.loads(line)
+          schema.check(row, kind)
+        except ValueError as e:
+          raise schema.SchemaError(f'line {n}: {e}') from None
+        rows.append(row)
+  except (OSError, ValueError) as e:
+    raise damaged(path, e, fix) from None
+  return rows
+
+
 def _damaged(path: Path, error: Exception) -> UserError:
   return damaged(path, error, f'delete the folder {path.parent} and rerun the command '
                  'that trained it (the same command) to train that member again')
 
 
 def read_result(directory: Path) -> dict[str, Any] | None:
-  """A finished member's result.json as JSON (e.g. to send to other hosts, then
-  MemberRecord.from_json), or None if it has not finished."""
+  """A finished member's result.json as JSON, checked against the record's schema
+  (e.g. to send to other hosts, then MemberRecord.from_json), or None if it has not
+  finished."""
   path = directory / RESULT_FILE
   if not path.is_file():
     return None
   try:
-    return json.loads(path.read_text())
+    obj = json.loads(path.read_text())
+    records.MemberRecord.check_json(obj)
+    return obj
   except (OSError, ValueError) as e:
     raise _damaged(path, e) from None
 
@@ -114,6 +160,20 @@ def read_member(directory: Path) -> records.MemberRecord | None:
   """A finished member's record, or None if it has not finished."""
   result = read_result(directory)
   return None if result is None else records.MemberRecord.from_json(result)
+
+
+def set_aside(directory: Path) -> Path:
+  """Moves a member folder whose record is damaged to FOLDER.damaged/ beside its
+  folder (kept whole, never deleted), so that the run trains that member again."""
+  aside = directory.parent.with_name(directory.parent.name + '.damaged')
+  aside.mkdir(parents=True, exist_ok=True)
+  target = aside / f"{directory.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+  n = 1
+  while target.exists():
+    n += 1
+    target = target.with_name(f"{directory.name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+  os.replace(directory, target)
+  return target
 
 
 def load_params(directory: Path) -> dict[str, Any]:

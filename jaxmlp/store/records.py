@@ -13,6 +13,7 @@ from typing import Any
 
 from jaxmlp.core import divergence
 from jaxmlp.core import objective as objective_lib
+from jaxmlp.store import schema
 from jaxmlp.studies import study as study_lib
 
 VERSION = 2   # 1: result.json without a version field (same keys otherwise)
@@ -113,9 +114,22 @@ class MemberRecord:
                 version=self.version)
 
   @classmethod
+  def check_json(cls, obj: Any) -> None:
+    """Raises schema.SchemaError unless `obj` has a result.json's shape: the fields of
+    a record and of its program run, or of its Optuna trial."""
+    schema.check_fields(obj, {})
+    part = OptunaTrial if 'trial' in obj else ProgramRun
+    schema.check_fields(obj, {**schema.fields_of(cls, skip=('run', 'trial')),
+                              **schema.fields_of(part)})
+
+  @classmethod
   def from_json(cls, obj: dict[str, Any]) -> 'MemberRecord':
-    """A result.json's record, of this release or the one before (no version)."""
-    obj = dict(obj)
+    """A result.json's record, of this release or the one before (no version); keys
+    no record has (a later release's) are let be."""
+    cls.check_json(obj)
+    known = {f.name for kind in (cls, ProgramRun, OptunaTrial)
+             for f in dataclasses.fields(kind)}
+    obj = {k: v for k, v in obj.items() if k in known}
     part = lambda kind: {f.name: obj.pop(f.name) for f in dataclasses.fields(kind)
                          if f.name in obj}
     trial = OptunaTrial(**part(OptunaTrial)) if 'trial' in obj else None

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import jax
 import ml_collections
@@ -110,6 +110,14 @@ def _show(value) -> str:
   return 'unset' if value is None else study_lib.format_value(value)
 
 
+class RunFile(TypedDict, total=False):
+  """run.json's schema: the run's identity, and where and with what it ran."""
+  config: dict[str, Any]
+  devices: list[str]
+  versions: dict[str, str]
+  started: str
+
+
 def claim(study_dir: Path, config: ml_collections.ConfigDict,
           rules: Rules | None = None) -> None:
   """Writes run.json for a new folder, or checks a rerun against it (process 0 reads;
@@ -144,6 +152,6 @@ def claim(study_dir: Path, config: ml_collections.ConfigDict,
 def read(study_dir: Path) -> dict[str, Any]:
   """run.json's content; a damaged one is named with what to do (it is written
   atomically, so only the disk or a hand edit damages it)."""
-  return folders.read_json_object(
-      study_dir / RUN_FILE, f'restore it from a copy, or delete {study_dir} to start over '
+  return folders.load_json(
+      study_dir / RUN_FILE, RunFile, f'restore it from a copy, or delete {study_dir} to start over '
       '(without run.json its results cannot be matched to a run)')

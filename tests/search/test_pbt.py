@@ -2,6 +2,7 @@
 program (pbt._evolve): quantile 0 is plain vmapped training bit for bit, an exploit
 copies a donor's whole state, and nothing compiles while the population evolves."""
 
+import json
 import re
 
 import numpy as np
@@ -169,11 +170,20 @@ def test_a_population_runs_at_any_length_with_checkpoints(tmp_path, small_split,
     assert len(_files.read_lineage(settings.study_dir)) == exploits, epochs
 
 
+_HEAD = dict(complete=True, epochs_done=2, epochs=2, objective='val_accuracy', population=2,
+             interval=1, dimensions=[])
+
+
 @pytest.mark.parametrize('content, message', [
     ('{"members": [', 'pbt.json is damaged (JSONDecodeError: '),
     ('[1, 2]', 'pbt.json is damaged (ValueError: it holds no JSON object)'),
-    ('{"members": [], "winner": 3, "dimensions": []}', 'its winner 3 is not one of its members'),
-    ('{"members": [{"member": 0}], "winner": 0, "dimensions": []}', 'lacks its schedule'),
+    (json.dumps(dict(_HEAD, members=[], winner=3)), 'its winner 3 is not one of its members'),
+    (json.dumps(dict(_HEAD, members=[{'member': 0}], winner=0)),
+     "pbt.json is damaged (SchemaError: members[0]: the field 'label' is missing)"),
+    (json.dumps(dict(_HEAD, members=[], winner='0')),
+     "pbt.json is damaged (SchemaError: winner: int is needed, not str '0')"),
+    ('{"members": [], "winner": 3, "dimensions": []}',
+     "pbt.json is damaged (SchemaError: the field 'complete' is missing)"),
 ])
 def test_a_replay_of_a_damaged_pbt_json_is_one_line(tmp_path, content, message):
   from jaxmlp.search.pbt import _replay  # pylint: disable=g-import-not-at-top

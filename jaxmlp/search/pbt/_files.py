@@ -9,7 +9,7 @@ the same files as an uninterrupted one (the timings aside).
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import ml_collections
 import numpy as np
@@ -23,6 +23,57 @@ from jaxmlp.studies import study as study_lib
 
 LINEAGE_FILE = 'pbt_lineage.jsonl'
 PBT_FILE = 'pbt.json'
+
+
+class DimensionEntry(TypedDict):
+  field: str
+  low: float
+  high: float
+  log: bool
+  choices: list[Any]
+
+
+class MemberEntry(TypedDict):
+  member: int
+  label: str
+  seed: int
+  initial: dict[str, float] | None
+  schedule: dict[str, list[float | None]]
+  streams: list[list[int]]
+  history: dict[str, list[float | None]]
+
+
+class _PBTFileRequired(TypedDict):
+  complete: bool
+  epochs_done: int
+  epochs: int
+  objective: str
+  population: int
+  interval: int
+  dimensions: list[DimensionEntry]
+  members: list[MemberEntry]
+
+
+class PBTFile(_PBTFileRequired, total=False):
+  """pbt.json's schema (its figures of cost, not read back, are let be)."""
+  winner: int
+  members_per_device: int
+  devices: int
+
+
+class LineageRow(TypedDict):
+  """One exploit, a line of pbt_lineage.jsonl."""
+  epoch: int
+  generation: int
+  target: int
+  donor: int
+  old: dict[str, float]
+  new: dict[str, float]
+  target_score: float | None
+  donor_score: float | None
+
+
+_REWRITE = 'rerun the PBT study that wrote it (the same command) to write it again'
 
 
 def _point(dims: list[_rules.Dimension], values) -> dict[str, float]:
@@ -91,15 +142,14 @@ def read(study_dir: Path) -> dict[str, Any] | None:
   path = Path(study_dir) / PBT_FILE
   if not path.is_file():
     return None
-  return folders.read_json_object(path, 'rerun the PBT study that wrote it (the same '
-                                  'command) to write it again')
+  return folders.load_json(path, PBTFile, _REWRITE)
 
 
 def read_lineage(study_dir: Path) -> list[dict[str, Any]]:
   path = Path(study_dir) / LINEAGE_FILE
   if not path.is_file():
     return []
-  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+  return folders.load_json_lines(path, LineageRow, _REWRITE)
 
 
 def winner_streams(pbt: dict[str, Any]) -> list[tuple[int, int, int]]:
