@@ -3,6 +3,7 @@ members are laid out on them, the memory they have left, and moving data on and 
 """
 
 import os
+import resource
 from pathlib import Path
 from typing import NamedTuple
 
@@ -126,11 +127,17 @@ def data_on(data: DeviceData, mesh: Mesh) -> DeviceData:
 
 
 MEMINFO = Path('/proc/meminfo')
+PROCESS_STATUS = Path('/proc/self/status')
+# A memory cgroup's limit and use: v2's files, then v1's (a container's own cgroup is
+# mounted at /sys/fs/cgroup).
+CGROUP_MEMORY = ((Path('/sys/fs/cgroup/memory.max'), Path('/sys/fs/cgroup/memory.current')),
+                 (Path('/sys/fs/cgroup/memory/memory.limit_in_bytes'),
+                  Path('/sys/fs/cgroup/memory/memory.usage_in_bytes')))
+_NO_LIMIT = 1 << 60   # cgroup v1 writes "no limit" as a number near 2**63
 
 
-def _host_available_bytes() -> int:
-  """The host memory free for new allocations: MemAvailable (Linux), else the
-  physical memory (sysconf: what macOS reports)."""
+def _meminfo_available() -> int:
+  """MemAvailable (Linux), else the physical memory (sysconf: what macOS reports)."""
   try:
     for line in MEMINFO.read_text().splitlines():
       if line.startswith('MemAvailable:'):
@@ -138,6 +145,50 @@ def _host_available_bytes() -> int:
   except (OSError, ValueError, IndexError):
     pass
   return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+
+def _cgroup_available() -> int | None:
+  """What this process's memory cgroup still allows, where it has a limit."""
+  for limit_file, usage_file in CGROUP_MEMORY:
+    try:
+      limit = limit_file.read_text().strip()
+      if limit == 'max' or int(limit) >= _NO_LIMIT:
+        return None
+      return max(0, int(limit) - int(usage_file.read_text().strip()))
+    except (OSError, ValueError):
+      continue
+  return None
+
+
+def _address_space_available() -> int | None:
+  """What `ulimit -v` (RLIMIT_AS) still allows this process to map, where it is set:
+  XLA's allocations count against it beside what is resident."""
+  soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+  if soft == resource.RLIM_INFINITY:
+    return None
+  try:
+    for line in PROCESS_STATUS.read_text().splitlines():
+      if line.startswith('VmSize:'):
+        return max(0, soft - int(line.split()[1]) * 1024)
+  except (OSError, ValueError, IndexError):
+    pass
+  return soft
+
+
+def host_limits() -> dict[str, int]:
+  """Each limit on host memory that applies now: 'free memory', and 'the cgroup's
+  limit' or 'ulimit -v' where set; the planner sizes against the least."""
+  limits = {'free memory': _meminfo_available()}
+  for name, value in (('the memory cgroup\'s limit', _cgroup_available()),
+                      ('ulimit -v (RLIMIT_AS)', _address_space_available())):
+    if value is not None:
+      limits[name] = value
+  return limits
+
+
+def _host_available_bytes() -> int:
+  """The host memory free for new allocations: the least of host_limits()."""
+  return min(host_limits().values())
 
 
 def available_bytes(device) -> int:

@@ -72,6 +72,15 @@ def device_bytes() -> int:
   return min(devices.available_bytes(d) for d in jax.local_devices())
 
 
+def _binding_limit() -> str:
+  """Which host limit a CPU's memory was sized against, where it is not free memory."""
+  if os.environ.get(MEMORY_ENV) or jax.local_devices()[0].platform != 'cpu':
+    return ''
+  limits = devices.host_limits()
+  least = min(limits, key=limits.get)
+  return '' if least == 'free memory' else f' (under {least})'
+
+
 def _gb(n: int) -> str:
   return f'{n / 1e9:.1f} GB' if n >= 1e8 else f'{n / 1e6:.1f} MB'
 
@@ -101,7 +110,8 @@ def require_fit(structures: Iterable[train.Structure], slots: int, data_bytes: i
            'use smaller layers, a smaller batch_size or fewer rows (--data_limit)')
     raise UserError(f'hidden_sizes {tuple(structure.hidden_sizes)} ({structure.optimizer},'
                     f' batch {structure.batch_size}): {what} {_gb(needed)} on a device '
-                    f'(the data included), which has {_gb(available)} available; {fix}')
+                    f'(the data included), which has {_gb(available)} available'
+                    f'{_binding_limit()}; {fix}')
 
 
 def members_per_program(structure: train.Structure, requested: int, n_members: int,

@@ -20,7 +20,14 @@ def _python(script: str, xla_flags: str, *args: str) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _no_limits(monkeypatch, tmp_path):
+  monkeypatch.setattr(devices, 'CGROUP_MEMORY', ((tmp_path / 'no.max', tmp_path / 'no.current'),))
+  monkeypatch.setattr(devices.resource, 'getrlimit',
+                      lambda which: (devices.resource.RLIM_INFINITY,) * 2)
+
+
 def test_a_cpu_device_has_its_share_of_the_hosts_available_memory(monkeypatch, tmp_path):
+  _no_limits(monkeypatch, tmp_path)
   monkeypatch.setattr(devices, 'MEMINFO', tmp_path / 'meminfo')
   devices.MEMINFO.write_text('MemTotal:  8000000 kB\nMemAvailable:  6000000 kB\n')
   cpu = jax.devices('cpu')[0]
@@ -29,6 +36,34 @@ def test_a_cpu_device_has_its_share_of_the_hosts_available_memory(monkeypatch, t
   devices.MEMINFO.unlink()   # no /proc/meminfo (macOS): the physical memory
   assert devices.available_bytes(cpu) == (
       devices.os.sysconf('SC_PAGE_SIZE') * devices.os.sysconf('SC_PHYS_PAGES') // shares)
+
+
+@pytest.mark.parametrize('cgroup, rlimit, least', [
+    (None, None, 'free memory'),
+    (('max', '0'), None, 'free memory'),                        # v2 without a limit
+    ((str(2 * 2**30), str(2**30)), None, "the memory cgroup's limit"),   # 1 GiB left
+    ((str(2**63 - 4096), '5'), None, 'free memory'),            # v1's "no limit"
+    (None, 3 * 2**30 + 512 * 2**20, 'ulimit -v (RLIMIT_AS)'),   # 512 MiB above VmSize
+])
+def test_host_memory_is_the_least_of_free_memory_the_cgroup_and_ulimit(
+    monkeypatch, tmp_path, cgroup, rlimit, least):
+  _no_limits(monkeypatch, tmp_path)
+  monkeypatch.setattr(devices, 'MEMINFO', tmp_path / 'meminfo')
+  devices.MEMINFO.write_text('MemAvailable:  6000000 kB\n')
+  if cgroup is not None:
+    (tmp_path / 'memory.max').write_text(cgroup[0] + '\n')
+    (tmp_path / 'memory.current').write_text(cgroup[1] + '\n')
+    monkeypatch.setattr(devices, 'CGROUP_MEMORY',
+                        ((tmp_path / 'memory.max', tmp_path / 'memory.current'),))
+  if rlimit is not None:
+    monkeypatch.setattr(devices, 'PROCESS_STATUS', tmp_path / 'status')
+    devices.PROCESS_STATUS.write_text(f'VmSize:\t{3 * 2**20} kB\n')
+    monkeypatch.setattr(devices.resource, 'getrlimit', lambda which: (rlimit, rlimit))
+  limits = devices.host_limits()
+  assert min(limits, key=limits.get) == least
+  expected = {'free memory': 6000000 * 1024, "the memory cgroup's limit": 2**30,
+              'ulimit -v (RLIMIT_AS)': 512 * 2**20}[least]
+  assert devices._host_available_bytes() == expected   # pylint: disable=protected-access
 
 
 CPU_CORES = r'''
