@@ -15,9 +15,11 @@ from jaxmlp.engine import devices
 from jaxmlp.common import hosts
 from jaxmlp.engine import interrupt
 from jaxmlp.store import lock as lock_lib
+from jaxmlp.engine import footprint as footprint_lib
 from jaxmlp.engine import plan
 from jaxmlp.engine import runner
 from jaxmlp.common.errors import UserError
+from jaxmlp.report import configurations as configurations_report
 from jaxmlp.report import report
 from jaxmlp.report import tensorboard
 from jaxmlp.store import folders
@@ -56,6 +58,24 @@ def require_fit(search: base.Search, config: ml_collections.ConfigDict,
                      flag=demand.flag)
 
 
+def require_disk(config: ml_collections.ConfigDict, output_dir: Path,
+                 tensorboard: bool = True) -> None:
+  """Refuses (one line, with the estimate) a study whose files the disk cannot hold,
+  before anything is put on a device or compiles."""
+  search = registry.search_named(config.search)
+  members = search.planned_members(config)
+  final = search.final_configurations(config)
+  if final:
+    members += base.largest_of(final, config.seeds)
+  epochs = max(m.epochs for m in search.configurations(config) + final)
+  slots = config.max_members_per_program or \
+      plan.CPU_MEMBERS_PER_DEVICE * len(jax.devices())
+  figures = configurations_report.figure_count(len(search.configurations(config)))
+  footprint_lib.require_disk(
+      footprint_lib.estimate(members, epochs, slots, figures, tensorboard),
+      output_dir / config.name)
+
+
 def study_lock(config: ml_collections.ConfigDict, output_dir: Path,
                worker_id: int = 0) -> lock_lib.StudyLock:
   """The lock a run of `config` holds on its study folder: the folder's own, or, for
@@ -77,6 +97,7 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
   registry.complete(config)
   search = registry.search_named(config.search)
   require_fit(search, config, split)
+  require_disk(config, output_dir, settings.get('tensorboard', True))
   lock = study_lock(config, output_dir, settings.get('worker_id', 0))
   hosts.from_primary(lock.acquire)   # process 0 alone touches the folder
   try:
@@ -109,7 +130,8 @@ def _run_locked(search: base.Search, config: ml_collections.ConfigDict,
     on_records(outcome.records)
   summary = outcome.write_summary(settings.study_dir)
   if summary is not None:
-    print(f'\n{summary}')
+    print('\n' + configurations_report.capped(summary, configurations_report.TABLE_ROWS,
+                                             'configurations'))
   return report.write_report(settings.study_dir, config, split, command=command,
                              outcome=outcome, source=source, final=final)
 

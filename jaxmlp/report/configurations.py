@@ -21,6 +21,32 @@ OVERFIT_EARLY = 0.8      # ...reached before this fraction of the epochs
 UNDERFIT_ACCURACY = 0.97  # final training accuracy below this: underfitting
 CHANCE_ACCURACY = 0.2    # test accuracy below this: no better than a constant guess
 
+# A report stays readable, and is written in seconds, however large the study: beyond
+# FIGURED configurations only the best FIGURED get their own figures and sentence (the
+# rest: aggregate figures and counts), and tables list the first TABLE_ROWS rows (every
+# row is in summary.csv and jaxmlp.read_results).
+FIGURED = 24
+TABLE_ROWS = 100
+
+
+def figure_count(configurations: int) -> int:
+  """The figures a grid's report draws for that many configurations (confusion aside)."""
+  if configurations <= 1:
+    return 2
+  if configurations <= FIGURED:
+    return 1 + 2 * configurations
+  return 1 + 2 * FIGURED + 1
+
+
+def capped(table: str, rows: int, what: str) -> str:
+  """A Markdown table cut to its first `rows` rows, saying where the rest are."""
+  lines = table.rstrip('\n').split('\n')
+  if len(lines) - 2 <= rows:
+    return table
+  return '\n'.join(lines[:2 + rows]) + (f'\n\n*The first {rows} of {len(lines) - 2} '
+                                       f'{what}; all are in summary.csv and '
+                                       'jaxmlp.read_results.*\n')
+
 
 def describe(runs: list[MemberRecord]) -> str:
   """The observed pattern of one configuration, from its numbers."""
@@ -57,7 +83,8 @@ def results_section(records: list[MemberRecord], config, study_dir: Path, split,
   """The table beside the original, the ranking where there are several
   configurations, and the best model on the test set (unless one is retrained)."""
   grouped = summaries.by_configuration(records)
-  lines = ['## Results beside the original', '', summaries.summary_markdown(records), '',
+  lines = ['## Results beside the original', '',
+           capped(summaries.summary_markdown(records), TABLE_ROWS, 'configurations'), '',
            '*fit time s (program)*: wall time of the compiled program that trained the '
            'configuration together with the rest of its group; the original trained one '
            'run at a time.', '']
@@ -84,10 +111,13 @@ def _ranking(grouped: dict[str, list[MemberRecord]], config, figure_dir: Path) -
            f'a trial), mean ± std over seeds. Best: **{best}**.', '',
            f'![configurations]({figure.relative_to(figure_dir.parent)})', '',
            f'| rank | configuration | {name} | test accuracy % |', '|---|---|---|---|']
-  for rank, label in enumerate(order, start=1):
+  for rank, label in enumerate(order[:TABLE_ROWS], start=1):
     test = np.mean([r.run.test_accuracy or 0 for r in grouped[label]])
     lines.append(f'| {rank} | {label} | {scores[label][0]:.4f} ± {scores[label][1]:.4f} | '
                  f'{100 * test:.2f} |')
+  if len(order) > TABLE_ROWS:
+    lines += ['', f'*The best {TABLE_ROWS} of {len(order)} configurations; all are in '
+              'summary.csv and jaxmlp.read_results.*']
   return lines + ['']
 
 
@@ -101,7 +131,11 @@ def each_configuration(grouped: dict[str, list[MemberRecord]], config,
            f'epochs; *underfits* when final training accuracy is below '
            f'{UNDERFIT_ACCURACY:.0%}; *does not learn* below {CHANCE_ACCURACY:.0%} test '
            f'accuracy; *diverged* when {divergence.RULE}.', '']
-  for label, runs in grouped.items():
+  shown = grouped
+  if len(grouped) > FIGURED:
+    shown, rest = _best_and_rest(grouped, config.objective)
+    lines += _aggregate(grouped, rest, config, study_dir)
+  for label, runs in shown.items():
     runs = sorted(runs, key=lambda r: r.seed)
     slug = folders.slug(label)
     title = f'{config.name}: {label}'
@@ -118,3 +152,26 @@ def each_configuration(grouped: dict[str, list[MemberRecord]], config,
               f'![learning curves]({curves.relative_to(study_dir)})',
               f'![weights]({violins.relative_to(study_dir)})', '']
   return lines
+
+
+def _best_and_rest(grouped: dict[str, list[MemberRecord]], objective: str
+                   ) -> tuple[dict[str, list[MemberRecord]], list[str]]:
+  order = [label for label, _, _ in summaries.ranked_configurations(grouped, objective)]
+  return {label: grouped[label] for label in order[:FIGURED]}, order[FIGURED:]
+
+
+def _aggregate(grouped: dict[str, list[MemberRecord]], rest: list[str], config,
+               study_dir: Path) -> list[str]:
+  """All configurations' curves as one band figure, and how many of the ones without
+  figures follow each pattern."""
+  bands = figures.curve_bands(list(grouped.values()), f'{config.name}: every configuration',
+                              study_dir / 'figures' / 'all_curves.png')
+  patterns: dict[str, int] = {}
+  for label in rest:
+    pattern = describe(grouped[label]).split(':')[0].split(' in ')[0]
+    patterns[pattern] = patterns.get(pattern, 0) + 1
+  counts = ', '.join(f'{pattern.lower()}: {n}' for pattern, n in
+                     sorted(patterns.items(), key=lambda kv: -kv[1]))
+  return [f'{len(grouped)} configurations: the best {FIGURED} by {config.objective} follow, '
+          f'each with its figures; the other {len(rest)} by the same rules, {counts}.', '',
+          f'![every configuration]({bands.relative_to(study_dir)})', '']

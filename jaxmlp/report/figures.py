@@ -153,10 +153,18 @@ def weight_violins(initial: dict, final: dict, title: str, path: Path) -> Path:
   return save(fig, path)
 
 
+# Beyond this many configurations a bar each is unreadable (and the figure huge): their
+# objective is drawn as a histogram instead.
+MOST_BARS = 60
+
+
 def configurations(labels: list[str], means: np.ndarray, stds: np.ndarray, metric: str,
                    title: str, path: Path, highlight: str | None = None) -> Path:
   """Every configuration's objective, with the spread over seeds, top to bottom in the
-  order given (the caller ranks them, best first, whichever way the metric points)."""
+  order given (the caller ranks them, best first, whichever way the metric points);
+  more than MOST_BARS: a histogram of them, the highlighted one marked."""
+  if len(labels) > MOST_BARS:
+    return _histogram(labels, means, metric, title, path, highlight)
   height = max(2.5, 0.28 * len(labels) + 1.2)
   fig, axis = plt.subplots(figsize=(8, height))
   y = np.arange(len(labels))
@@ -171,6 +179,50 @@ def configurations(labels: list[str], means: np.ndarray, stds: np.ndarray, metri
   axis.set_xlabel(f'{metric} (mean ± std over seeds)')
   axis.set_title(title, fontsize=11)
   axis.grid(alpha=0.3, axis='x')
+  return save(fig, path)
+
+
+def _histogram(labels: list[str], means: np.ndarray, metric: str, title: str, path: Path,
+               highlight: str | None) -> Path:
+  fig, axis = plt.subplots(figsize=(8, 3.5))
+  finite = means[np.isfinite(means)]
+  axis.hist(finite, bins=min(60, max(10, len(finite) // 20)), color='#4c72b0')
+  if highlight in labels:
+    axis.axvline(means[labels.index(highlight)], color='#d62728', lw=1.5, label=highlight)
+    axis.legend(fontsize=8)
+  axis.set_xlabel(f'{metric} (mean over seeds)')
+  axis.set_ylabel('configurations')
+  missing = len(means) - len(finite)
+  axis.set_title(f'{title}\n({len(labels)} configurations' +
+                 (f'; {missing} with no finite value' if missing else '') + ')', fontsize=11)
+  axis.grid(alpha=0.3, axis='y')
+  return save(fig, path)
+
+
+def curve_bands(configurations: list[list[records_lib.MemberRecord]], title: str,
+                path: Path) -> Path:
+  """Every configuration's mean validation accuracy and loss per epoch, as their median
+  and 10-90% band over configurations: a study too large for a figure each."""
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True)
+  for axis, name in ((top, 'val_accuracy'), (bottom, 'val_loss')):
+    curves = [mean_series(runs, name) for runs in configurations]
+    longest = max(len(c) for c in curves)
+    table = np.full((len(curves), longest), np.nan)
+    for row, curve in zip(table, curves):
+      row[:len(curve)] = curve
+    with np.errstate(all='ignore'), warnings.catch_warnings():
+      warnings.simplefilter('ignore', RuntimeWarning)
+      low, median, high = np.nanpercentile(table, [10, 50, 90], axis=0)
+    epochs = np.arange(1, longest + 1)
+    axis.fill_between(epochs, low, high, color=VALIDATION, alpha=0.25, label='10-90%')
+    axis.plot(epochs, median, color=VALIDATION, lw=1.8, marker='o', ms=3, label='median')
+    axis.set_ylabel(name.replace('_', ' ').replace('val', 'validation'))
+    axis.grid(alpha=0.3)
+  top.legend(fontsize=8, loc='lower right')
+  bottom.set_xlabel('epoch')
+  bottom.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+  top.set_title(f'{title}\n({len(configurations)} configurations, each the mean over its '
+                'seeds)', fontsize=11)
   return save(fig, path)
 
 

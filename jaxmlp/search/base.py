@@ -19,6 +19,7 @@ import ml_collections
 from jaxmlp.common.errors import UserError
 from jaxmlp.core import train
 from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import plan
 from jaxmlp.engine import runner
 from jaxmlp.store import records as records_lib
 from jaxmlp.studies import study as study_lib
@@ -60,9 +61,12 @@ def _number(value) -> bool:
   return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def whole(low: int) -> Callable[[Any], str | None]:
-  """A check: a whole number >= low."""
-  return lambda v: None if _whole(v) and v >= low else f'give a whole number >= {low}'
+def whole(low: int, high: int | None = None) -> Callable[[Any], str | None]:
+  """A check: a whole number >= low (and <= high, where given)."""
+  if high is None:
+    return lambda v: None if _whole(v) and v >= low else f'give a whole number >= {low}'
+  return lambda v: (None if _whole(v) and low <= v <= high
+                    else f'give a whole number from {low} to {high}')
 
 
 def number_in(low: float, high: float) -> Callable[[Any], str | None]:
@@ -102,6 +106,13 @@ class Demand(NamedTuple):
   structures: frozenset[train.Structure]
   slots: int
   flag: str = 'max_members_per_program'
+
+
+def largest_of(members: list[study_lib.Member], count: int
+               ) -> list[tuple[train.Structure, int]]:
+  """`count` members of the largest structure among `members`' (an upper bound where
+  a search draws its structures as it goes)."""
+  return [(max((m.structure for m in members), key=plan.parameter_count), count)]
 
 
 def demands_of(members: list[study_lib.Member], config: ml_collections.ConfigDict
@@ -157,6 +168,15 @@ class Search(abc.ABC):
   def configurations(self, config: ml_collections.ConfigDict) -> list[study_lib.Member]:
     """Members (seed 0) that stand for what the final model may be drawn from: every
     configuration, or points at the edges of a space (to validate the retraining)."""
+
+  def planned_members(self, config: ml_collections.ConfigDict
+                      ) -> list[tuple[train.Structure, int]]:
+    """(structure, how many members of it) the search writes at most, its final model
+    aside: what the disk must hold. By default every configuration, every seed."""
+    counts: dict[train.Structure, int] = {}
+    for m in self.configurations(config):
+      counts[m.structure] = counts.get(m.structure, 0) + config.seeds
+    return list(counts.items())
 
   def program_demands(self, config: ml_collections.ConfigDict) -> list[Demand]:
     """What its largest programs will ask of a device, checked before anything is put

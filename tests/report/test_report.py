@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import jaxmlp
 from jaxmlp import pipeline
 from jaxmlp.core import metrics
 from jaxmlp.report import configurations
@@ -177,3 +178,25 @@ def test_the_index_sums_up_each_study_from_the_records_its_run_holds(regularizat
   text = index.read_text()
   assert '## [regularization](regularization/report.md)' in text
   assert summaries.summary_markdown(on_disk) in text
+
+
+def test_a_large_study_gets_aggregate_figures_and_capped_tables(tmp_path, monkeypatch):
+  """Past FIGURED configurations the report draws a figure count that no longer grows
+  with the study (here FIGURED=3, tables of 2 rows, 4 bars at most, for 5)."""
+  from jaxmlp.report import configurations as configurations_report  # pylint: disable=g-import-not-at-top
+  from jaxmlp.report import figures  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(configurations_report, 'FIGURED', 3)
+  monkeypatch.setattr(configurations_report, 'TABLE_ROWS', 2)
+  monkeypatch.setattr(figures, 'MOST_BARS', 4)
+  result = jaxmlp.run_study('baseline', output_dir=tmp_path, seeds=1, epochs=2,
+                            data_limit=600, progress=False, tensorboard=False,
+                            learning_rate=(0.1, 0.03, 0.01, 0.003, 0.001))
+  drawn = sorted(p.name for p in (result.folder / 'figures').iterdir())
+  assert len(drawn) == configurations_report.figure_count(5) == 1 + 2 * 3 + 1
+  assert 'all_curves.png' in drawn and 'configurations.png' in drawn
+  report = result.report.read_text()
+  assert '*The first 2 of 5 configurations; all are in summary.csv' in report
+  assert '*The best 2 of 5 configurations; all are in summary.csv' in report
+  assert report.count('\n### learning_rate=') == 3
+  assert '5 configurations: the best 3 by val_accuracy follow, each with its figures; ' \
+         'the other 2 by the same rules' in report

@@ -33,11 +33,19 @@ class HyperbandSearch(base.Search):
 
   def validate_config(self, config: ml_collections.ConfigDict, rows: int) -> None:
     from jaxmlp.search.hyperband import _search  # pylint: disable=import-outside-toplevel
-    checks.check_members(study_lib.expand(config), rows)
+    checks.check_members(study_lib.expand(config, 1), rows)   # seeds share their values
     _search.space_of(study_lib.expand(config, 1))
 
   def configurations(self, config: ml_collections.ConfigDict) -> list[study_lib.Member]:
     return study_lib.expand(config, 1)
+
+  def planned_members(self, config: ml_collections.ConfigDict):
+    """Every round's trials of every bracket and iteration, each of `seeds` executions."""
+    from jaxmlp.search.hyperband import _schedule  # pylint: disable=import-outside-toplevel
+    section = config.hyperband
+    rounds = _schedule.schedule(section.max_epochs, section.factor)
+    trials = section.iterations * sum(size for bracket in rounds for size, _ in bracket)
+    return base.largest_of(self.configurations(config), trials * config.seeds)
 
   def run(self, config, settings, data):
     from jaxmlp.search.hyperband import _search  # pylint: disable=import-outside-toplevel

@@ -54,6 +54,9 @@ class OptunaSearch(base.Search):
     return [base.Demand(frozenset(m.structure for m in self.configurations(config)), slots,
                         'optuna.slots')]
 
+  def planned_members(self, config: ml_collections.ConfigDict):
+    return base.largest_of(self.configurations(config), config.optuna.trials * config.seeds)
+
   def run(self, config, settings, data):
     from jaxmlp.search.optuna import _search  # pylint: disable=import-outside-toplevel
     return _search.run(config, settings, data)

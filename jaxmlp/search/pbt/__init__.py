@@ -18,8 +18,11 @@ from jaxmlp.store import records as records_lib
 from jaxmlp.studies import study as study_lib
 
 # Ray Tune's PopulationBasedTraining defaults, shared by the searches built on it.
+# One program holds the population: beyond this no device holds it, and drawing its
+# starting points would take the check minutes.
+MOST_MEMBERS = 100_000
 POPULATION = base.Setting('population', 16, 'members trained together in one program',
-                          base.whole(2), legacy='pbt_population')
+                          base.whole(2, MOST_MEMBERS), legacy='pbt_population')
 INTERVAL = base.Setting('interval', 5, 'epochs between two exploits', base.whole(1),
                         legacy='pbt_interval')
 QUANTILE = base.Setting('quantile', 0.25, "the bottom fraction that copies the top's "
@@ -70,6 +73,9 @@ class PBTSearch(base.Search):
     from jaxmlp.search.pbt import _search  # pylint: disable=import-outside-toplevel
     return _search.configurations(self.pbt_config(config))
 
+  def planned_members(self, config: ml_collections.ConfigDict):
+    return base.largest_of(self.configurations(config), config[self.name].population)
+
   def program_demands(self, config: ml_collections.ConfigDict) -> list[base.Demand]:
     """One program holding the whole population."""
     from jaxmlp.search.pbt import _search  # pylint: disable=import-outside-toplevel
@@ -103,6 +109,9 @@ class ReplaySearch(base.Search):
   def configurations(self, config: ml_collections.ConfigDict) -> list[study_lib.Member]:
     from jaxmlp.search.pbt import _replay  # pylint: disable=import-outside-toplevel
     return _replay.configurations(config)
+
+  def planned_members(self, config: ml_collections.ConfigDict):
+    return base.largest_of(self.configurations(config), 1)
 
   def run(self, config, settings, data):
     from jaxmlp.search.pbt import _replay  # pylint: disable=import-outside-toplevel
