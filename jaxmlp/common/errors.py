@@ -6,18 +6,16 @@ from pathlib import Path
 
 
 class UserError(Exception):
-  """Bad input or environment; the CLI prints it as one line and exits 2."""
+  """Bad input or environment; the CLI prints it as one line and exits 2. The message
+  is forced onto one line here, so the Python API raises the CLI's very text (messages
+  echo what a user typed, which may hold newlines)."""
+
+  def __init__(self, message: str = ''):
+    super().__init__(' '.join(str(message).split()))
 
 
 class DataError(UserError):
-  """A data problem the user can fix; the message is forced onto one line.
-
-  Messages often embed text from elsewhere (OS errors, URL errors) that may
-  hold newlines, and the CLI contract is a single printed line.
-  """
-
-  def __init__(self, message: str):
-    super().__init__(' '.join(str(message).split()))
+  """A data problem the user can fix (its messages often embed OS or URL errors)."""
 
 
 def cannot_write(path: Path, error: OSError, flag: str = '--output_dir') -> str:

@@ -64,7 +64,7 @@ class GridSearch(base.Search):
     return False
 
   def validate_config(self, config: ml_collections.ConfigDict, rows: int) -> None:
-    checks.check_members(study_lib.expand(config), rows)
+    checks.check_members(study_lib.expand(config, 1), rows)   # seeds share their values
 
   def configurations(self, config: ml_collections.ConfigDict) -> list[study_lib.Member]:
     return study_lib.expand(config, 1)

@@ -36,10 +36,16 @@ def search_class(name: str):
   return getattr(importlib.import_module(module), cls)
 
 
-@functools.cache
 def search_named(name: str):
   """The search registered as `name`, one instance per process (a search keeps no
-  state of a run); UserError for another name."""
+  state of a run); UserError for another name, or a value no name is."""
+  if not isinstance(name, str) or name not in SEARCHES:
+    search_class(str(name))   # its one line
+  return _instance(name)
+
+
+@functools.cache
+def _instance(name: str):
   return search_class(name)()
 
 

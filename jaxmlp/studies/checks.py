@@ -46,6 +46,11 @@ def check_run(config: ml_collections.ConfigDict) -> None:
     need(_whole(config[field], low), field, f'{field} must be a whole number >= {low}')
   need(_number(config.validation_split) and 0 < config.validation_split < 1,
        'validation_split', 'the validation fraction must be in (0, 1)')
+  if not problems:
+    need(study.training_rows(config, 60_000) < 60_000, 'validation_split',
+         'it leaves no validation rows of the 60000: give a fraction of at least 1/60000')
+  need(_whole(config.max_members_per_program, 0), 'max_members_per_program',
+       'a whole number of members >= 0 (0: as many as fit)')
   need(config.matmul_precision in study.MATMUL_PRECISIONS, 'matmul_precision',
        f"choose one of {', '.join(study.MATMUL_PRECISIONS)}")
   need(config.data_source in study.DATA_SOURCES, 'data_source',
@@ -57,8 +62,13 @@ def check_run(config: ml_collections.ConfigDict) -> None:
 
 
 def check_members(members: list[study.Member], n_train: int) -> None:
-  """Refuses impossible values before anything compiles, naming the flag to fix."""
+  """Refuses impossible values before anything compiles, naming the flag to fix. A
+  configuration is checked once, whatever its seeds (a label names one)."""
+  checked = set()
   for m in members:
+    if m.label in checked:
+      continue
+    checked.add(m.label)
     v = m.values
     problems = []
     for field in study.MEMBER_FIELDS:

@@ -55,6 +55,12 @@ DISTRIBUTIONS = {'uniform': space.uniform, 'loguniform': space.log_uniform,
                  'choice': space.categorical}
 
 
+# A value typed on the command line: longer or deeper is no sweep anyone types, and
+# Python's parser would run out of memory or recursion on it.
+MAX_TEXT = 2_000_000
+MAX_DEPTH = 50
+
+
 def _split_top(text: str) -> list[str]:
   """`text` split at the commas outside parentheses."""
   parts, depth, current = [], 0, ''
@@ -75,20 +81,26 @@ def _literal(text: str) -> Any:
   128x256 -> (128, 256); or a distribution: loguniform(1e-4, 1e-1), uniform(a, b),
   int(a, b), logint(a, b), choice(a, b, ...)."""
   text = text.strip()
+  if len(text) > MAX_TEXT:
+    raise UserError(f'a --config value of {len(text)} characters is too long (at most '
+                    f'{MAX_TEXT}): put long sweeps in a study file (--study=PATH.py)')
   try:
     return ast.literal_eval(text)
-  except (ValueError, SyntaxError):
-    pass
+  except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    pass   # bare words, NxM, a distribution's call, or an unhashable {[]: 1}
+  if text.count('(') > MAX_DEPTH:
+    raise UserError(f'{text[:40]}... nests more than {MAX_DEPTH} parentheses: give a '
+                    'value, a tuple or a distribution')
   name, paren, rest = text.partition('(')
   if paren and name.strip() in DISTRIBUTIONS and rest.endswith(')'):
     args = [_literal(a) for a in _split_top(rest[:-1])]
     try:
       return DISTRIBUTIONS[name.strip()](*args)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
       raise UserError(f'{text} is not a distribution: {e}') from e
   if text.startswith('(') and text.endswith(')'):
     return tuple(_literal(p) for p in _split_top(text[1:-1]))
-  if 'x' in text and all(p.isdigit() for p in text.split('x')):
+  if 'x' in text and all(p.isascii() and p.isdigit() for p in text.split('x')):
     return tuple(int(p) for p in text.split('x'))
   return text
 
@@ -116,7 +128,10 @@ def _one(field: str, value: Any, text: str, kind: type | None = None) -> Any:
     raise wrong('True or False')
   if kind is float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-      return float(value)
+      try:
+        return float(value)
+      except OverflowError:
+        raise wrong('a number a float can hold') from None
     raise wrong("a number (or a tuple of numbers, e.g. '(0.01, 0.001)')")
   if kind is int:
     if isinstance(value, float) and value.is_integer():
@@ -135,7 +150,10 @@ def _numbers(field: str, value, text: str) -> tuple[float, ...]:
   if not (isinstance(value, tuple) and value and all(
       isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
     raise UserError(f"--config.{field}={text} is not a tuple of numbers, e.g. '(0.8, 1.2)'")
-  return tuple(float(v) for v in value)
+  try:
+    return tuple(float(v) for v in value)
+  except OverflowError:
+    raise UserError(f'--config.{field}={text} holds a number a float cannot hold') from None
 
 
 def _setting(field: str, text: str, sections: dict[str, dict[str, Any]]) -> Any:
@@ -221,6 +239,7 @@ def _distribution(field: str, value, text: str):
   if field == 'hidden_sizes' and not space.is_distribution(value):
     return tuple(_distribution('hidden_sizes[]', v, text) if space.is_distribution(v)
                  else _one('hidden_sizes', v, text)[0] for v in value)
+  space.check(field.replace('[]', ''), value)
   kind = value[space.KEY]
   if kind == 'categorical':
     target = 'batch_size' if field == 'hidden_sizes[]' else field

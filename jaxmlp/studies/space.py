@@ -55,19 +55,36 @@ def has_distribution(field: str, value) -> bool:
       is_distribution(v) for v in value)
 
 
+def _bound(value) -> bool:
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and abs(value) < _LARGEST)
+
+
+# Bounds beyond this overflow a float's arithmetic (high - low, a sample's log).
+_LARGEST = 1e300
+
+
 def check(field: str, value: dict[str, Any]) -> None:
-  """Refuses a distribution that cannot be sampled, naming the field."""
+  """Refuses a distribution that cannot be sampled (a dict typed or written by hand as
+  well as one of this module's), naming the field."""
   kind = value.get(KEY)
   where = f'--config.{field}'
   if kind in ('float', 'int'):
     low, high = value.get('low'), value.get('high')
-    if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
-      raise UserError(f'{where}: a {kind} distribution needs low < high, got {low}, {high}')
-    if value.get('log') and low <= 0:
+    if not (_bound(low) and _bound(high) and low < high):
+      raise UserError(f'{where}: a {kind} distribution needs finite numbers low < high '
+                      f'(at most {_LARGEST:g} in size), got {low}, {high}')
+    if not isinstance(value.get('log'), bool):
+      raise UserError(f"{where}: a {kind} distribution needs 'log': True or False "
+                      '(jaxmlp.space.uniform, log_uniform or integer make one)')
+    if kind == 'int' and not all(float(b).is_integer() for b in (low, high)):
+      raise UserError(f'{where}: an integer range needs whole-number bounds, got {low}, {high}')
+    if value['log'] and low <= 0:
       raise UserError(f'{where}: a log distribution needs low > 0, got {low}')
   elif kind == 'categorical':
-    if not value.get('choices'):
-      raise UserError(f'{where}: a categorical distribution needs at least one choice')
+    if not (isinstance(value.get('choices'), (tuple, list)) and value['choices']):
+      raise UserError(f'{where}: a categorical distribution needs a tuple of choices, at '
+                      'least one')
   else:
     raise UserError(f"{where}: unknown distribution {kind!r}: use float, int or "
                     'categorical (jaxmlp.space)')

@@ -123,8 +123,12 @@ def config_path(study: str) -> Path:
   studies = available_studies()
   if study in studies:
     return studies[study]
-  if study.endswith('.py') and Path(study).is_file():
-    return Path(study)
+  try:
+    if study.endswith('.py') and Path(study).is_file():
+      return Path(study)
+  except (OSError, ValueError) as e:   # a name too long for a path; a NUL byte
+    raise UserError(f'--study={study[:60]}... is no study name and no readable config '
+                    f"file ({e}): choose one of {', '.join(studies)}") from None
   raise UserError(f"unknown study {study!r}: choose one of {', '.join(studies)} "
                   '(or pass the path of a config .py file)')
 
@@ -260,8 +264,13 @@ def final_member(member: Member, config: ml_collections.ConfigDict, seed: int = 
 
 
 def training_rows(config, dataset_rows: int = 60_000) -> int:
-  rows = int(dataset_rows * (1 - config.validation_split))
-  return min(rows, config.data_limit) if config.data_limit else rows
+  """The rows the members train on; 0 where validation_split or data_limit is no
+  number that means rows (checks.check_run names that field)."""
+  try:
+    rows = int(dataset_rows * (1 - config.validation_split))
+    return min(rows, config.data_limit) if config.data_limit else rows
+  except (TypeError, ValueError, OverflowError):
+    return 0
 
 
 GroupKey = tuple[train.Structure, train.Tracking, int]

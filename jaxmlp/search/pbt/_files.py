@@ -15,6 +15,7 @@ import ml_collections
 import numpy as np
 
 from jaxmlp.common import numbers
+from jaxmlp.common.errors import UserError
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.store import folders
 from jaxmlp.search.pbt import _evolve
@@ -140,8 +141,11 @@ def read(study_dir: Path) -> dict[str, Any] | None:
   """pbt.json's object, or None where there is none; a damaged one is named (one
   line), as a damaged result.json is."""
   path = Path(study_dir) / PBT_FILE
-  if not path.is_file():
-    return None
+  try:
+    if not path.is_file():
+      return None
+  except (OSError, ValueError) as e:   # a name too long for a path; a NUL byte
+    raise UserError(f'{str(study_dir)[:60]}... is no folder a PBT study wrote ({e})') from None
   return folders.load_json(path, PBTFile, _REWRITE)
 
 
