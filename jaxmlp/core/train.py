@@ -30,6 +30,15 @@ class Structure:
   use_l2: bool = False
   batch_size: int = 256
   shuffle: bool = False
+  # How a program's members share a device: 'alone' (each computed as it is alone, so
+  # its numbers do not depend on the packing), 'batched' (one batched matmul per layer:
+  # faster on accelerators, numbers that depend on the packing), 'auto' (alone on a
+  # CPU, where it costs nothing, batched elsewhere).
+  arithmetic: str = 'auto'
+
+  def alone(self, platform: str) -> bool:
+    """Whether members on a `platform` device are computed one by one, as alone."""
+    return self.arithmetic == 'alone' or (self.arithmetic == 'auto' and platform == 'cpu')
 
   def model(self, hparams: HParams | None = None) -> model_lib.MLP:
     hparams = hparams or {}

@@ -85,7 +85,11 @@ PROGRAMS_KEPT = 16
 def build_program(structure: train.Structure, tracking: train.Tracking, mesh: Mesh,
                   block: int) -> Program:
   """The one place programs are built (the engine and the benchmark use it); jit's
-  cache keeps one executable per shape."""
+  cache keeps one executable per shape. Where the structure's arithmetic is 'alone'
+  (train.Structure.alone), a device's members run one after another (lax.map), so
+  that each member's numbers are what it gets alone whatever the block and the
+  device count; else they are vmapped (a batched matmul per layer, see over_members)."""
+  sequential = structure.alone(mesh.devices.flat[0].platform)
   partial = lambda fn, **kw: functools.partial(fn, structure=structure, **kw)
   init = sharded(lambda seed, hparams, first_epoch: train.init_state(
       seed, hparams, structure, first_epoch=first_epoch), (0, 0, 0), mesh, block)
@@ -93,14 +97,15 @@ def build_program(structure: train.Structure, tracking: train.Tracking, mesh: Me
                                          train.init_tracker(params, tracking)),
                   (0, 0), mesh, block)
   epoch = sharded(partial(train.tracked_epoch, tracking=tracking), (0, 0, 0, None),
-                  mesh, block, donate_argnums=(0, 1))
+                  mesh, block, sequential, donate_argnums=(0, 1))
   # The test pass is cheap: run it member by member so that a saved member
   # evaluated alone (jaxmlp.evaluate) reproduces its numbers exactly.
   test = sharded(partial(train.evaluate), (0, None, None, 0), mesh, block, sequential=True)
   select = sharded(lambda take, new, old: jax.tree.map(
       lambda a, b: jax.numpy.where(take, a, b), new, old), (0, 0, 0), mesh, block)
   train_pass = sharded(lambda state, hparams, x, y: train.train_epoch(
-      state, x, y, hparams, structure), (0, 0, None, None), mesh, block, donate_argnums=(0,))
+      state, x, y, hparams, structure), (0, 0, None, None), mesh, block, sequential,
+                       donate_argnums=(0,))
   return Program(init, start, epoch, test, select, train_pass)
 
 

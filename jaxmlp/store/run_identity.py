@@ -6,7 +6,8 @@ the fields that only change what the report shows or how programs are cut
 resumes; one that only adds work (as its search judges: more seeds, more values on a
 grid's sweep axis, more Optuna trials) adds it; any other difference is refused,
 naming the field. A run.json of a release before sections (flat search settings,
-pbt_population) reads as the sections it means.
+pbt_population) reads as the sections it means; one before member_arithmetic as
+'batched', what it ran.
 """
 
 import dataclasses
@@ -59,11 +60,17 @@ def identity(config: ml_collections.ConfigDict, rules: Rules = Rules()) -> dict[
   return _tuples(out)
 
 
+# Releases before member_arithmetic vmapped a program's members: what they trained is
+# what 'batched' trains (on a CPU 'auto' now means 'alone', which rounds differently).
+_BEFORE_ARITHMETIC = 'batched'
+
+
 def upgraded(stored: dict[str, Any], rules: Rules) -> dict[str, Any]:
   """A stored identity as this release writes it: flat search settings of releases
   before sections go to their section (the run's own) or are left out (another
-  search's, or a free one)."""
-  out = {}
+  search's, or a free one); a run of a release before member_arithmetic ran 'batched'."""
+  out = {} if 'member_arithmetic' in stored or not stored else {
+      'member_arithmetic': _BEFORE_ARITHMETIC}
   for k, v in stored.items():
     new = rules.renamed.get(k)
     if new is None:

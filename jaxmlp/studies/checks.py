@@ -53,6 +53,8 @@ def check_run(config: ml_collections.ConfigDict) -> None:
        'a whole number of members >= 0 (0: as many as fit)')
   need(config.matmul_precision in study.MATMUL_PRECISIONS, 'matmul_precision',
        f"choose one of {', '.join(study.MATMUL_PRECISIONS)}")
+  need(config.member_arithmetic in study.MEMBER_ARITHMETICS, 'member_arithmetic',
+       f"choose one of {', '.join(study.MEMBER_ARITHMETICS)}")
   need(config.data_source in study.DATA_SOURCES, 'data_source',
        f"choose one of {', '.join(study.DATA_SOURCES)}")
   for field in ('final_shuffle', 'data_checksums', 'confusion_matrix'):

@@ -31,7 +31,7 @@ MEMBER_FIELDS = HPARAM_FIELDS + ('hidden_sizes', 'kernel_init', 'optimizer', 'ba
 # One value for the whole run; they change what trains or how it is measured.
 RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'search', 'search_seed',
               'final_epochs', 'final_batch_size', 'final_shuffle', 'matmul_precision',
-              'data_source', 'data_limit', 'data_checksums')
+              'member_arithmetic', 'data_source', 'data_limit', 'data_checksums')
 # May change between reruns of one run: what the report shows, how programs are cut.
 # (A search's own such settings: its Setting(free=True).)
 FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
@@ -40,6 +40,7 @@ FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
 FILE_ONLY_FIELDS = ('arms', 'reference', 'final_reference')
 OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')
 MATMUL_PRECISIONS = ('float32', 'tensorfloat32', 'bfloat16')
+MEMBER_ARITHMETICS = ('auto', 'alone', 'batched')
 DATA_SOURCES = ('idx', 'tfds')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
 
@@ -83,6 +84,9 @@ def baseline() -> dict[str, Any]:
       final_reference={},            # the original's numbers for its final model
       confusion_matrix=False,        # report the best model's confusion matrix
       matmul_precision='float32',    # float32 reproduces Keras; the others trade it for speed
+      member_arithmetic='auto',      # alone: a member's numbers do not depend on how
+                                     # programs are packed; batched: faster on GPU/TPU;
+                                     # auto: alone on a CPU, batched elsewhere
       data_source='idx',             # idx: the original files in Keras' row order; tfds
       data_limit=0,                  # > 0: the first N rows of each split (smoke runs)
       data_checksums=True,           # False: another IDX dataset (e.g. Fashion-MNIST)
@@ -186,7 +190,7 @@ class Member:
         hidden_sizes=tuple(v['hidden_sizes']), kernel_init=v['kernel_init'],
         use_dropout=v['dropout_rate'] > 0, optimizer=v['optimizer'],
         use_l1=v['l1'] > 0, use_l2=v['l2'] > 0, batch_size=int(v['batch_size']),
-        shuffle=bool(v['shuffle']))
+        shuffle=bool(v['shuffle']), arithmetic=v.get('member_arithmetic', 'auto'))
 
   @property
   def tracking(self) -> train.Tracking:

@@ -22,11 +22,13 @@ def _config(name: str, overridden: list[tuple[str, str]]):
   return overrides.apply(config, overridden, registry.renamed_fields())
 
 
-# What made the fixtures (the release before sections): ../acc/ref.sh's runs.
+# What made the fixtures (the release before sections): ../acc/ref.sh's runs. That
+# release vmapped a program's members: member_arithmetic 'batched'.
+BATCHED = [('member_arithmetic', 'batched')]
 PBT_RUN = ('finetune_pbt', [('epochs', '6'), ('pbt.population', '4'), ('pbt.interval', '2'),
-                            ('data_limit', '3000'), ('final_epochs', '6')])
+                            ('data_limit', '3000'), ('final_epochs', '6')] + BATCHED)
 OPTUNA_RUN = ('finetune_optuna', [('optuna.trials', '6'), ('epochs', '3'),
-                                  ('data_limit', '3000'), ('final_epochs', '3')])
+                                  ('data_limit', '3000'), ('final_epochs', '3')] + BATCHED)
 
 
 def _folder_of(tmp_path, fixture: str, name: str) -> pathlib.Path:
@@ -47,6 +49,16 @@ def test_a_run_json_with_flat_search_settings_resumes_as_the_same_run(tmp_path, 
   before = (folder / run_identity.RUN_FILE).read_text()
   run_identity.claim(folder, config, registry.identity_rules(config.search))
   assert (folder / run_identity.RUN_FILE).read_text() == before   # nothing to add
+
+
+def test_an_old_run_resumed_with_another_arithmetic_is_refused(tmp_path):
+  """It vmapped its members; 'auto' on a CPU computes them alone, which rounds
+  differently: resuming would mix the two."""
+  name, overridden = PBT_RUN
+  config = _config(name, overridden[:-1])
+  folder = _folder_of(tmp_path, 'run_pbt.json', name)
+  with pytest.raises(UserError, match=r'\(member_arithmetic: batched there, auto now\)'):
+    run_identity.claim(folder, config, registry.identity_rules(config.search))
 
 
 def test_a_changed_setting_of_an_old_run_is_refused_by_its_new_name(tmp_path):

@@ -1,0 +1,163 @@
+"""A member's numbers depend only on its configuration and seed (member_arithmetic
+'alone', 'auto' on a CPU): not on how many members share its program, where in it it
+sits, what else trains beside it, or how many devices the program spans. And so the
+searches' decisions do not either.
+
+The matrix runs in one process per simulated device count (1, 2, 3), each training
+the same two target members in programs of 1 to 8 slots, in different orders and
+mixed with other configurations, and printing a SHA-256 of each target's per-epoch
+history, test scores and params.msgpack bytes. A chaotic configuration (RMSprop, lr
+0.01, batch 1), where a last-bit difference grows to a visible one, and the baseline
+(Adam, batch 256) are both in it. 'batched' (vmap) is shown to differ, so the test
+can fail."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+MATRIX = r'''
+import hashlib, json, sys
+import flax.serialization, numpy as np
+from jaxmlp import api
+from jaxmlp.core import train
+from jaxmlp.data import mnist as data_lib
+from jaxmlp.engine import devices, program
+
+arithmetic, slot_counts = sys.argv[1], [int(s) for s in sys.argv[2].split(',')]
+cases = sys.argv[3].split(',')
+full = data_lib.split(data_lib.load('idx', None))
+def rows(n):
+  return devices.put_data(data_lib.Split(full.x_train[:n], full.y_train[:n], full.x_val[:200],
+                                         full.y_val[:200], full.x_test[:200],
+                                         full.y_test[:200]), devices.member_mesh())
+CASES = {'chaotic': (dict(optimizer='rmsprop', learning_rate=0.01, batch_size=1), 150),
+         'baseline': (dict(), 1000)}
+out = {}
+for case in cases:
+  fields, n = CASES[case]
+  data = rows(n)
+  members = api.members_of('baseline', seeds=2, epochs=2, member_arithmetic=arithmetic,
+                           **fields)
+  others = api.members_of('baseline', seeds=1, epochs=2, member_arithmetic=arithmetic,
+                          **{**fields, 'learning_rate': (0.003, 0.0003, 0.03, 0.05, 0.07, 0.09)})
+  for slots in slot_counts:
+    if slots == 1:   # each target alone in its program
+      programs = [[m] for m in members]
+    else:   # the targets first, or last behind other configurations
+      programs = [(members + others)[:slots] if slots % 2 else (others + members)[-slots:]]
+    for group in programs:
+      where = {id(m): k for k, m in enumerate(group)}
+      mesh, block = devices.program_layout(devices.member_mesh(), len(group), len(group))
+      result = program.run_program(
+          group[0].structure, group[0].tracking,
+          {f: np.array([m.hparams[f] for m in group]) for f in group[0].hparams},
+          np.array([m.seed for m in group]), data, 2, (mesh, block))
+      for m in members:
+        if id(m) not in where:
+          continue
+        k = where[id(m)]
+        digest = hashlib.sha256()
+        for name in sorted(result.history):
+          digest.update(result.history[name][k].tobytes())
+        for scores in (result.test_loss, result.test_accuracy, result.test_f1):
+          digest.update(scores[k].tobytes())
+        digest.update(flax.serialization.msgpack_serialize(program.member(result, k)))
+        out.setdefault(f'{case} seed {m.seed}', {})[
+            f'{slots} slots as {mesh.size}x{block}'] = digest.hexdigest()
+print(json.dumps(out))
+'''
+
+# Simulated devices -> the program sizes tried there: alone, 2, 3 and 8 slots on one
+# device; 2 and 4 slots over 2 devices (1 and 2 a device); 3 and 6 over 3. (With 4 or
+# more CPU devices on a 2-core host, XLA:CPU rounds the batch-256 matmuls otherwise,
+# even for a member alone: README, "What is guaranteed".)
+LAYOUTS = {1: '1,2,3,8', 2: '2,4', 3: '3,6'}
+
+
+def _matrix(device_count: int, arithmetic: str = 'auto', slots: str | None = None,
+            cases: str = 'chaotic,baseline', platform: str = 'cpu') -> dict:
+  """member -> {layout: digest}; on another `platform` (launch/device_check.sh runs it
+  on a GPU), its own devices."""
+  env = {**os.environ, 'JAX_PLATFORMS': platform}
+  if platform == 'cpu':
+    env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={device_count}'
+  run = subprocess.run([sys.executable, '-c', MATRIX, arithmetic,
+                        slots or LAYOUTS[device_count], cases],
+                       env=env, capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr
+  return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope='module')
+def digests() -> dict[str, dict[str, str]]:
+  """member -> {'devices x block': digest} over every layout of every device count."""
+  merged: dict[str, dict[str, str]] = {}
+  for count in LAYOUTS:
+    for member, by_layout in _matrix(count).items():
+      merged.setdefault(member, {}).update({f'{count} devices: {k}': v
+                                            for k, v in by_layout.items()})
+  return merged
+
+
+def test_every_packing_gives_a_member_the_same_bits(digests):
+  assert len(digests) == 4   # two members of each configuration
+  for member, by_layout in digests.items():
+    assert len(by_layout) == 8, by_layout   # 4 + 2 + 2 programs
+    assert len(set(by_layout.values())) == 1, (member, by_layout)
+
+
+def test_batched_arithmetic_does_depend_on_the_packing():
+  """What 'alone' removes (so the test above can fail): vmapped, a member of the
+  chaotic configuration gets other bits in a block of 2 than alone."""
+  batched = _matrix(1, 'batched', '1,2', 'chaotic')
+  assert len(set(batched['chaotic seed 0'].values())) == 2, batched
+
+
+# -- decisions ----------------------------------------------------------------------
+
+_TINY = ['--data_limit=600', '--progress=false', '--tensorboard=false']
+_LAYOUT_FREE = ('fit_time_s', 'compile_time_s', 'members_per_program', 'program')
+
+
+def _launch(out, *args):
+  run = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', *args, *_TINY,
+                        f'--output_dir={out}'], capture_output=True, text=True, timeout=600)
+  assert run.returncode == 0, run.stderr
+  return out
+
+
+def _records(folder):
+  """Every member's result.json, less what says where and how fast it ran."""
+  return {p.parent.name: {k: v for k, v in json.loads(p.read_text()).items()
+                          if k not in _LAYOUT_FREE}
+          for p in sorted(folder.glob('*/result.json'))}
+
+
+@pytest.mark.parametrize('search, args, files', [
+    ('hyperband', ['--study=finetune', '--search=hyperband', '--seeds=1',
+                   "--config.hidden_sizes=(64, 256)", '--config.hyperband.max_epochs=3',
+                   '--config.final_epochs=0'],
+     ('trials.csv',)),
+    ('pbt', ['--study=finetune_pbt', '--epochs=4', '--config.pbt.population=4',
+             '--config.pbt.interval=2', '--config.final_epochs=0'],
+     ('pbt_lineage.jsonl',)),
+])
+def test_a_search_decides_the_same_whatever_the_layout(tmp_path, search, args, files):
+  """Hyperband's trials and promotions, PBT's exploits and lineage: the same with one
+  member a program on one device as with the planner's programs over two devices."""
+  packed = _launch(tmp_path / 'packed', *args, '--cpu_devices=2')
+  alone = _launch(tmp_path / 'alone', *args, '--cpu_devices=1',
+                  *(['--config.max_members_per_program=1'] if search == 'hyperband' else []))
+  name = args[0].split('=')[1]
+  for file in files:
+    assert (packed / name / file).read_text() == (alone / name / file).read_text(), file
+  for folder in ('trials', 'members'):
+    assert _records(packed / name / folder) == _records(alone / name / folder)
+  if search == 'pbt':
+    a, b = (json.loads((o / name / 'pbt.json').read_text()) for o in (packed, alone))
+    assert a['devices'] == 2 and b['devices'] == 1
+    for key in ('members', 'winner', 'dimensions'):
+      assert a[key] == b[key], key
