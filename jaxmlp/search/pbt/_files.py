@@ -60,6 +60,7 @@ class PBTFile(_PBTFileRequired, total=False):
   winner: int
   members_per_device: int
   devices: int
+  member_arithmetic: str
 
 
 class LineageRow(TypedDict):
@@ -117,6 +118,7 @@ def write(study_dir: Path, population: _evolve.Population, done: int
   body = dict(
       complete=done >= p.epochs, epochs_done=done, epochs=p.epochs,
       objective=config.objective, population=p.n, interval=config.pbt.interval,
+      member_arithmetic=config.member_arithmetic,
       quantile=config.pbt.quantile, resample=config.pbt.resample,
       factors=list(config.pbt.factors), search_seed=config.search_seed,
       dimensions=[dict(field=d.field, low=d.edges[0], high=d.edges[1], log=d.log,

@@ -4,14 +4,15 @@ at the final model's batch size and length), and --search=pbt_replay
 PopulationBasedTrainingReplay does: from its root member's seed, with the schedule of
 hyperparameters it trained with, and the fresh random streams its clones got.
 
-The replay runs in the population's layout (its devices, its members per device),
-padded: XLA rounds a batched matmul differently for another batch of members (measured:
-one epoch of the finetune_pbt winner's root alone, or in a block of 2, gave a validation
-loss 2.4% off the population's; in its block of 8, the same bits), and a one-device
-program divides the accuracy's count differently from a sharded one (one ulp). So laid
-out as the population was, the replay reproduces the winner bit for bit
-(tests/search/test_pbt_study.py), at the population program's cost per epoch (on a CPU,
-the population's; on an accelerator, little more than one member's).
+A population whose members were computed alone (member_arithmetic 'alone', 'auto' on
+a CPU) gives each member the numbers it gets alone, so the replay trains the lineage
+alone and reproduces the winner bit for bit (tests/search/test_pbt_study.py). A batched
+population's (another member_arithmetic, an accelerator, a release before it) rounded
+with its block: XLA's batched matmul rounds differently for another batch of members
+(one epoch of the finetune_pbt winner's root alone, or in a block of 2, gave a
+validation loss 2.4% off the population's; in its block of 8, the same bits). Its replay
+runs in the population's layout (its devices, its members per device), padded, at the
+population program's cost per epoch.
 """
 
 import dataclasses
@@ -96,6 +97,13 @@ def population_layout(pbt: dict, data: runner.LazyDeviceData) -> tuple[int, int]
   return count, pbt.get('members_per_device') or numbers.ceil_div(pbt['population'], count)
 
 
+def ran_alone(pbt: dict, member: study_lib.Member, platform: str) -> bool:
+  """Whether the population's members were computed as alone (pbt.json of a release
+  before member_arithmetic: batched)."""
+  ran = pbt.get('member_arithmetic', 'batched')
+  return dataclasses.replace(member.structure, arithmetic=ran).alone(platform)
+
+
 def validate(config: ml_collections.ConfigDict, rows: int) -> None:
   """Refuses a replay of another study's space or length."""
   pbt = source(config)
@@ -104,6 +112,10 @@ def validate(config: ml_collections.ConfigDict, rows: int) -> None:
     raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} explored '
                     f'{[d["field"] for d in pbt["dimensions"]]}: replay it with its own '
                     'study (the same --study and --config values)')
+  ran = pbt.get('member_arithmetic', 'batched')
+  if config.member_arithmetic != ran:
+    raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} computed its '
+                    f'members {ran}: replay it with --config.member_arithmetic={ran}')
   if config.epochs != pbt['epochs']:
     raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} trained {pbt["epochs"]} '
                     f'epochs: replay it with --epochs={pbt["epochs"]}')
@@ -123,10 +135,12 @@ def run(config, settings, data) -> _report.ReplayOutcome:
   streams = _files.winner_streams(pbt)
   member = dataclasses.replace(best, label=f'replay_of_member={pbt["winner"]}',
                                seed=streams[0][2])
+  alone = ran_alone(pbt, member, data.mesh.devices.flat[0].platform)
   (record, _), = train_schedule(config, settings, data, [member],
                                 _files.winner_schedule(pbt), 'members',
                                 f'{config.name} replay', streams,
-                                population_layout=population_layout(pbt, data))
+                                population_layout=None if alone else
+                                population_layout(pbt, data))
   winner = folders.read_member(folders.member_dir(
       Path(config.pbt_replay.study) / 'members', study_lib.Member(
           f'member={pbt["winner"]}', config.arm, pbt['winner'], {}, ())))
