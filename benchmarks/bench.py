@@ -28,6 +28,9 @@ ratios are medians of the per-repetition ratios.
    program the planner makes of them (plan.run), without in-program checkpoints, with Policy 'auto' and with
    Policy '1' (every epoch), for --checkpoint_epochs epochs: the overhead on the fit
    time, and what saving held training up (ProgramCheckpoint.saved_seconds).
+5. Invariance (--sections=invariance): what member_arithmetic 'alone' (each member
+   computed as it is alone, lax.map; the same bits in any packing) costs against
+   'batched' (vmap), K = 1, 2, 4 and 8 members a program, at batch 256 and batch 1.
 Option (--sections=throughput, not run by default): training throughput against the
 matmul rate for --throughput_members members: the engine's training pass and its
 whole epoch program (with the validation pass) on the 48,000 rows.
@@ -68,8 +71,8 @@ import timing
 from render import render  # pylint: disable=unused-import  (launch/device_check.sh uses bench.render)
 
 STRUCTURE = contenders.STRUCTURE
-SECTIONS = ('loops', 'sweep', 'checkpoint', 'throughput')
-DEFAULT_SECTIONS = 'loops,sweep,checkpoint'
+SECTIONS = ('loops', 'sweep', 'checkpoint', 'throughput', 'invariance')
+DEFAULT_SECTIONS = 'loops,sweep,checkpoint,invariance'
 CHECKPOINT_POLICIES = ('auto', '1')  # timed against no checkpoints
 QUICK = dict(reps=3, batch1_rows=2000, sweep1_rows=500, ks='1,4,16', checkpoint_epochs=6)
 FULL = dict(reps=5, batch1_rows=5000, sweep1_rows=1000, ks='1,4,16,36',
@@ -246,6 +249,31 @@ def sweep(split, args, out: dict) -> None:
   write_json(args.json, out)
 
 
+def invariance(split, args, out: dict) -> None:
+  """Section 5: what the layout-invariant arithmetic costs. K members in one program
+  laid out as the planner lays them (plan.cut), their training pass vmapped (a batched
+  matmul per layer: today's fast path) against mapped one by one (lax.map: each member
+  computed as it is alone, so its bits do not depend on K or the devices), at batch 256
+  on the 48,000 rows and at batch 1 on --sweep1_rows rows."""
+  out['invariance'] = []
+  for batch, rows in ((256, len(split.x_train)), (1, args.sweep1_rows)):
+    structure = dataclasses.replace(STRUCTURE, batch_size=batch)
+    x, y = split.x_train[:rows], split.y_train[:rows]
+    for k in (1, 2, 4, 8):
+      rates = contenders.learning_rates(k)
+      print(f'[bench] invariance, batch {batch}: K={k}, compiling both', flush=True)
+      timers = {mode: contenders.engine_loop(structure, x, y, rates,
+                                             sequential=mode == 'invariant')[0]
+                for mode in ('batched', 'invariant')}
+      times = timing.interleave(timers, args.reps)
+      out['invariance'].append(dict(
+          batch=batch, rows=rows, k=k, batched_s=statistics.median(times['batched']),
+          invariant_s=statistics.median(times['invariant']),
+          ratio=timing.paired_ratio(times['invariant'], times['batched']),
+          times_s=times))
+      write_json(args.json, out)
+
+
 def checkpoint_section(split, args, out: dict) -> None:
   """Section 4: the baseline study's program without and with in-program checkpoints."""
   device_data = devices.put_data(split, devices.member_mesh())
@@ -378,7 +406,7 @@ def main(argv=None):
   out = dict(environment=environment(), quick=args.quick, reps=args.reps,
              parameters=timing.parameter_count(STRUCTURE), structure=str(STRUCTURE),
              floors=dict(dispatch_s=timing.dispatch_seconds()), loops={}, sweep=[],
-             sweep_batch1=[], checkpoint={}, throughput=[])
+             sweep_batch1=[], checkpoint={}, throughput=[], invariance=[])
   sections = args.sections.split(',')
   print(f"[bench] {out['environment']['device']} x{out['environment']['device_count']}, "
         f"jax {jax.__version__}; json: {args.json}", flush=True)
@@ -390,6 +418,8 @@ def main(argv=None):
     checkpoint_section(split, args, out)
   if 'throughput' in sections:
     throughput(split, args, out)
+  if 'invariance' in sections:
+    invariance(split, args, out)
   out['total_s'] = time.perf_counter() - begin
   out['environment']['load_average_at_end'] = _load_average()
   out['markdown'] = render(out)

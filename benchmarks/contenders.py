@@ -7,6 +7,7 @@ group's program for the engine and the benchmark alike". Each timer returns the
 seconds of one repetition, for timing.interleave.
 """
 
+import dataclasses
 import importlib.util
 import os
 import time
@@ -43,13 +44,17 @@ def learning_rates(k: int) -> np.ndarray:
 
 
 def engine_program(structure: train.Structure, k: int, data_bytes: int, rows: int,
-                   planned: plan.PlannedProgram | None = None):
+                   planned: plan.PlannedProgram | None = None,
+                   sequential: bool | None = None):
   """(mesh, block, Program): the layout the planner gives a program of k members (a
   group of k asking for k a program, unless `planned`) and program_lib.build_program's
-  functions for it (default Tracking, as the baseline's)."""
+  functions for it (default Tracking, as the baseline's); `sequential`: members mapped
+  one by one (arithmetic 'alone'), or vmapped ('batched'); None: the structure's own."""
   if planned is None:
     planned, = plan.cut(structure, [False] * k, k, data_bytes, rows)
   mesh, block = planned.layout(devices.member_mesh())
+  if sequential is not None:
+    structure = dataclasses.replace(structure, arithmetic='alone' if sequential else 'batched')
   return mesh, block, program_lib.build_program(structure, train.Tracking(), mesh, block)
 
 
@@ -60,18 +65,20 @@ def member_put(mesh, size: int) -> Callable[[np.ndarray], jax.Array]:
   return lambda a: devices.to_devices(devices.pad_members(np.asarray(a), size), sharding)
 
 
-def engine_loop(structure, x_u8, y, learning_rates=(1e-3,), planned=None):
+def engine_loop(structure, x_u8, y, learning_rates=(1e-3,), planned=None,
+                sequential: bool | None = None):
   """The engine's training pass for len(learning_rates) members.
 
   Program.train_pass of program_lib.build_program: the engine's epoch program minus the
   validation pass (train.train_epoch, vmapped over the members, squeezed for one,
   state donated). Returns (epoch, weights): epoch() trains one epoch and returns its
   seconds; weights() is member 0's weights now, on the host. `planned`: the program
-  of the planner's this is (else one of all the members).
+  of the planner's this is (else one of all the members); `sequential`: see
+  engine_program.
   """
   k = len(learning_rates)
   mesh, block, program = engine_program(structure, k, x_u8.nbytes + y.nbytes, len(x_u8),
-                                        planned)
+                                        planned, sequential)
   put = member_put(mesh, block * mesh.size)
   replicated = NamedSharding(mesh, P())
   hp_M = {name: put(v) for name, v in baseline_hparams(learning_rates).items()}

@@ -24,7 +24,7 @@ def render(out: dict) -> str:
   """The Markdown report: a header, then a table for each section that ran."""
   env = out['environment']
   lines = _header(out)
-  for table in (_loops, _sweeps, _throughput, _checkpoint):
+  for table in (_loops, _sweeps, _throughput, _checkpoint, _invariance):
     lines += table(out)
   if 'total_s' in out:
     lines.append(f"total benchmark time {out['total_s']:.0f} s; 1-minute load average "
@@ -212,3 +212,20 @@ def _checkpoint(out: dict) -> list[str]:
             'the timed span), median over the repetitions; checkpoints go to '
             f"{c['directory']}. A save is never due after the last epoch.", '']
   return lines
+
+
+def _invariance(out: dict) -> list[str]:
+  """Section 5: the layout-invariant arithmetic against the vmapped one."""
+  rows = out.get('invariance') or []
+  if not rows:
+    return []
+  lines = ['| training pass, K members in one program | batch | rows | vmapped (batched) | '
+           'one by one (invariant) | invariant / batched |', '|---|---|---|---|---|---|']
+  for r in rows:
+    lines.append(f"| K={r['k']} | {r['batch']} | {r['rows']:,} | {_fmt_s(r['batched_s'])} | "
+                 f"{_fmt_s(r['invariant_s'])} | {r['ratio']:.3f}x |")
+  return lines + ['', '- Program.train_pass with `sequential` off (vmap: one batched matmul per '
+                  'layer for the device\'s block) and on (lax.map: each member computed as '
+                  'it is alone, bit for bit whatever K and the devices), laid out by '
+                  'plan.cut over the CPU devices; a block of one is the same program '
+                  'either way. Ratio: median of the per-repetition ratios.', '']
