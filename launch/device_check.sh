@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One short check of an accelerator machine (GPU or TPU): the test suite, then the
-# benchmark, then one summary table. Designed to finish in under 8 minutes: every
+# benchmark, then one summary table. Designed to finish in under 11 minutes: every
 # step has a time limit, and a step that fails or runs out of time does not stop
 # the next one (the benchmark writes its JSON after every section, so a cut-short
 # run still reports what it measured).
@@ -23,8 +23,10 @@ accelerator adds to the CPU's CI:
      timed by its report;
   6. population-based training (configs/finetune_pbt.py: 16 members in one program,
      50 epochs, no final retraining): its compile count and an exploit's cost
-     against an epoch, from pbt.json.
-Every step has a time limit, 580 s in all. Logs, the JSONs and summary.md go to $OUT if
+     against an epoch, from pbt.json;
+  7. the layout guarantee on the device: a member's bits alone and in programs of 2, 3
+     and 8 slots, member_arithmetic 'alone' (must agree) and 'batched'.
+Every step has a time limit, 610 s in all. Logs, the JSONs and summary.md go to $OUT if
 set, else to a new temporary folder. Exits 1 if a step failed or timed out.
 
   --quick     the benchmark's --quick mode
@@ -36,7 +38,7 @@ BENCH_FLAGS (extra benchmark flags; default --ks=1,4,16,36,144 on an accelerator
 SEARCH_FLAGS (search-benchmark flags; default --slots=32 --rows=12000 --epochs=5
 --trials=64 on an accelerator, --quick on a CPU), and the steps' limits in seconds:
 TEST_LIMIT_S (150), BENCH_LIMIT_S (120), SEARCH_LIMIT_S (120), STUDY_LIMIT_S (80),
-PBT_LIMIT_S (60).
+PBT_LIMIT_S (60), LAYOUT_LIMIT_S (60).
 EOF
 }
 
@@ -158,6 +160,26 @@ step "population-based training, 16 members" "${PBT_LIMIT_S:-60}" pbt.log \
   "$PYTHON" -m jaxmlp.launch --study=finetune_pbt --config.final_epochs=0 \
   --progress=false --tensorboard=false "--output_dir=$OUT_DIR/results" \
   ${PBT_ROWS[@]+"${PBT_ROWS[@]}"}
+
+# The layout guarantee (README, "What is guaranteed") on this device: two members of a
+# chaotic and of the baseline configuration, alone and in programs of 2, 3 and 8 slots,
+# computed 'alone' (the same bits in every packing, or the guarantee does not hold
+# here) and 'batched' (how the packing moves them); bench.py's invariance table above
+# is what 'alone' costs here.
+step "layout guarantee: a member's bits in any packing" "${LAYOUT_LIMIT_S:-60}" layout.log \
+  "${TEST_ENV[@]}" "$PYTHON" -c '
+import sys
+sys.path.insert(0, "tests/engine")
+import test_invariance as t
+platform = {"CudaDevice": "cuda", "GpuDevice": "cuda", "RocmDevice": "rocm",
+            "TpuDevice": "tpu"}.get(sys.argv[1], "cpu")
+for arithmetic in ("alone", "batched"):
+  by_member = t._matrix(1, arithmetic, "1,2,3,8", platform=platform)
+  kinds = {m: len(set(d.values())) for m, d in by_member.items()}
+  print(f"{arithmetic}: distinct bits per member over 1, 2, 3 and 8 slots: {kinds}")
+  if arithmetic == "alone" and max(kinds.values()) > 1:
+    sys.exit("failed: alone, a member got other bits in another packing")
+print("passed: alone gives every member its bits in every packing")' "${PLATFORM:-CpuDevice}"
 
 [[ "$DRY_RUN" == 1 ]] && exit 0
 

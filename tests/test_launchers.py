@@ -130,7 +130,7 @@ def test_device_check_dry_run_runs_tests_then_benchmarks_into_out(tmp_path):
   assert result.returncode == 0, result.stderr
   # Every step runs under a time limit.
   steps = [l for l in _lines(result) if l.startswith('timeout ')]
-  assert len(steps) == 6
+  assert len(steps) == 7
   assert '-m pytest -q -x -n 0' in steps[1]   # one process holds the accelerator
   assert {'tests/engine/test_engine.py', 'tests/engine/test_slots.py',
           'tests/core/test_golden.py'} <= set(shlex.split(steps[1]))
@@ -142,8 +142,10 @@ def test_device_check_dry_run_runs_tests_then_benchmarks_into_out(tmp_path):
           f'--progress=false --output_dir={tmp_path}/results') in steps[4]
   assert ('-m jaxmlp.launch --study=finetune_pbt --config.final_epochs=0 --progress=false '
           f'--tensorboard=false --output_dir={tmp_path}/results') in steps[5]
-  # The limits add up to 550 s, leaving a 15-minute lease room to start.
-  assert sum(int(l.split()[2]) for l in steps) == 550
+  assert steps[6].startswith('timeout --kill-after=10 60 env JAX_DEFAULT_MATMUL_PRECISION')
+  assert 'import test_invariance as t' in result.stdout   # the layout guarantee
+  # The limits add up to 610 s, leaving a 15-minute lease room to start.
+  assert sum(int(l.split()[2]) for l in steps) == 610
   assert not list(tmp_path.iterdir())  # a dry run writes nothing
 
 
