@@ -479,7 +479,7 @@ def contexts(draw, study: str) -> list[tuple[str, str]]:
 _HUGE = '1' + '0' * 400          # an int no float holds
 
 
-@settings(max_examples=1000, **COMMON)
+@settings(max_examples=500, **COMMON)
 @given(field_and_text=field_and_text)
 @example(field_and_text=('learning_rate', '{{}}'))            # TypeError in literal_eval
 @example(field_and_text=('learning_rate', '(1, ' * 200 + '1' + ')' * 200))   # MemoryError
@@ -506,7 +506,7 @@ def override_cases(draw) -> tuple[str, list[tuple[str, str]]]:
                  draw(st.lists(field_and_text, min_size=1, max_size=3)))
 
 
-@settings(max_examples=1000, **COMMON)
+@settings(max_examples=500, **COMMON)
 @given(case=override_cases())
 @example(case=('baseline', [('validation_split', '-1e308')]))     # OverflowError, rows
 @example(case=('baseline', [('search', 'pbt_replay'), ('pbt_replay.study', 'a' * 256)]))
@@ -534,7 +534,7 @@ def distribution_cases(draw) -> tuple[str, list[tuple[str, str]]]:
   return study, overrides + draw(st.lists(field_and_text, max_size=1))
 
 
-@settings(max_examples=800, **COMMON)
+@settings(max_examples=400, **COMMON)
 @given(case=distribution_cases())
 @example(case=('baseline', [('search', 'optuna'), (          # KeyError: 'log'
     'learning_rate', "{'distribution': 'float', 'low': 0.1, 'high': 1}")]))
@@ -585,7 +585,7 @@ api_fields = st.tuples(st.dictionaries(api_keys, python_values, max_size=3),
                            lambda pair: {**pair[0], **pair[1]})
 
 
-@settings(max_examples=700, **COMMON)
+@settings(max_examples=350, **COMMON)
 @given(study=studies, fields_=api_fields)
 @example(study='baseline', fields_={'search': ['grid']})    # TypeError: unhashable
 @example(study='baseline', fields_={'data_limit': '100'})   # TypeError: str < int
@@ -650,7 +650,7 @@ def _command_line(argv: list[str]) -> str | None:
     flags.FLAGS.unparse_flags()
 
 
-@settings(max_examples=400, **COMMON)
+@settings(max_examples=200, **COMMON)
 @given(argv=command_lines())
 @example(argv=['jaxmlp.launch', '--study=baseline', '--checkpoint_every=a\nb'])  # 2 lines
 def test_command_lines(argv):
@@ -677,7 +677,7 @@ study_names = st.one_of(
     st.sampled_from(['', '.py', '/', '/.py', '..', '\0.py', 'configs/__init__.py']))
 
 
-@settings(max_examples=300, **COMMON)
+@settings(max_examples=150, **COMMON)
 @given(name=study_names)
 @example(name='a' * 253 + '.py')                            # OSError: name too long
 def test_study_names(name):
