@@ -163,13 +163,20 @@ def cut(structure: train.Structure, done: Sequence[bool], requested: int,
         data_bytes: int, train_rows: int) -> list[PlannedProgram]:
   """The programs still to run for a group whose members `done` are finished.
 
-  The group is cut as if none had run, so that a rerun after a kill runs the same
-  programs (their checkpoints and numbers are the same). Members of a program of
-  which some are finished (work added to a run: more seeds or values) run together,
-  in extra programs numbered after.
+  Members computed alone (train.Structure.alone: their numbers do not depend on their
+  program) are what is left, packed into as few programs as the slots allow: a rerun
+  after a kill cuts what is left as the killed run did (its checkpoints are found), and
+  one whose memory changed cuts it anew, with the same numbers. Batched members' numbers
+  depend on their program: the group is cut as if none had run, so that a rerun runs
+  the same programs; members of a program of which some are finished (work added to a
+  run: more seeds or values) run together, in extra programs numbered after.
   """
   n = len(done)
   slots = members_per_program(structure, requested, n, data_bytes, train_rows)
+  if structure.alone(jax.local_devices()[0].platform):
+    todo = [k for k in range(n) if not done[k]]
+    return [PlannedProgram(j, tuple(todo[i:i + slots]), slots)
+            for j, i in enumerate(range(0, len(todo), slots))]
   programs, leftover = [], []
   for number, start in enumerate(range(0, n, slots)):
     part = range(start, min(start + slots, n))

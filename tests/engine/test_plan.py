@@ -2,6 +2,7 @@
 and a run that cannot fit refused in one line before anything is allocated."""
 
 import contextlib
+import dataclasses
 import os
 import re
 import subprocess
@@ -27,19 +28,35 @@ ROWS, DATA_BYTES = 2000, 4_000_000
 ROOMY = 1 << 40   # a budget nothing here comes near
 
 
-def _cut(done, requested=0):
+def _cut(done, requested=0, structure=STRUCTURE):
   return [(p.number, list(p.members), p.slots)
-          for p in plan.cut(STRUCTURE, done, requested, DATA_BYTES, ROWS)]
+          for p in plan.cut(structure, done, requested, DATA_BYTES, ROWS)]
 
 
-def test_a_group_is_cut_as_if_none_had_run_and_leftovers_run_after(monkeypatch):
+def test_a_batched_group_is_cut_as_if_none_had_run_and_leftovers_run_after(monkeypatch):
   monkeypatch.setenv(plan.MEMORY_ENV, str(ROOMY))
   monkeypatch.setattr(plan.jax, 'devices', lambda: [None])   # one device: programs of 2
-  assert _cut([False] * 5, requested=2) == [(0, [0, 1], 2), (1, [2, 3], 2), (2, [4], 2)]
+  batched = dataclasses.replace(STRUCTURE, arithmetic='batched')
+  assert _cut([False] * 5, 2, batched) == [(0, [0, 1], 2), (1, [2, 3], 2), (2, [4], 2)]
   # Program 0 is finished, program 1 half (work added to the run): its other member
   # and the unfinished members of no program run in extra programs numbered after.
   done = [True, True, True, False, False]
-  assert _cut(done, requested=2) == [(2, [4], 2), (3, [3], 2)]
+  assert _cut(done, 2, batched) == [(2, [4], 2), (3, [3], 2)]
+
+
+def test_members_computed_alone_run_what_is_left_packed(monkeypatch):
+  """Their numbers do not depend on the program (test_invariance.py): what is left
+  is cut anew, as densely as the slots allow, and as a killed run cut it."""
+  monkeypatch.setenv(plan.MEMORY_ENV, str(ROOMY))
+  monkeypatch.setattr(plan.jax, 'devices', lambda: [None])
+  assert STRUCTURE.alone('cpu')
+  assert _cut([False] * 5, requested=2) == [(0, [0, 1], 2), (1, [2, 3], 2), (2, [4], 2)]
+  assert _cut([True, True, True, False, False], requested=2) == [(0, [3, 4], 2)]
+  # Killed during program 1 of the first cut: the rerun's program 0 is that program.
+  assert _cut([True, True, False, False, False], requested=2) == [(0, [2, 3], 2),
+                                                                   (1, [4], 2)]
+  # Memory changed: 3 a program now, the same members left.
+  assert _cut([True, True, False, False, False], requested=3) == [(0, [2, 3, 4], 3)]
 
 
 def test_members_per_program_follows_the_request_the_devices_and_the_group(monkeypatch):
