@@ -30,8 +30,9 @@ def cannot_write(path: Path, error: OSError, flag: str = '--output_dir') -> str:
   if error.errno == errno.ENOENT:
     gone = [p for p in [path, *path.parents] if not p.exists()]
     if gone:
-      return (f'{gone[-1]} disappeared while the run wrote in it (deleted, or its disk '
-              'unmounted): rerun the same command to redo what it held')
+      return (f'{gone[-1]} does not exist (deleted while this wrote in it, its disk '
+              f'unmounted, or a folder that cannot be made): check that path, then rerun '
+              f'the same command, or pass another {flag}')
   if error.errno in (errno.ENOSPC, errno.EDQUOT):
     return (f'cannot write {path}: the disk is full ({why}); files written before are '
             f'kept: free space and rerun the same command to continue, or pass a {flag} '

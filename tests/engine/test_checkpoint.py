@@ -191,6 +191,7 @@ def test_a_study_folder_deleted_mid_run_is_one_line_without_orbax_logs(tmp_path,
     saver.save(2, lambda: _TREE, {})
     saver.wait()
     saver.delete()
-  assert str(e.value) == (f'{study} disappeared while the run wrote in it (deleted, or its '
-                          'disk unmounted): rerun the same command to redo what it held')
+  assert str(e.value) == (f'{study} does not exist (deleted while this wrote in it, its disk '
+                          'unmounted, or a folder that cannot be made): check that path, '
+                          'then rerun the same command, or pass another --output_dir')
   assert not [r for r in caplog.records if '/orbax/' in r.pathname and r.levelname != 'INFO']
