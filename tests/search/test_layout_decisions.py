@@ -9,7 +9,8 @@ import sys
 import pytest
 
 _TINY = ['--data_limit=600', '--progress=false', '--tensorboard=false']
-_LAYOUT_FREE = ('fit_time_s', 'compile_time_s', 'members_per_program', 'program')
+_LAYOUT_FREE = ('fit_time_s', 'compile_time_s', 'members_per_program', 'program',
+                'worker')
 
 
 def _launch(out, *args):
@@ -34,18 +35,27 @@ def _records(folder):
     ('pbt', ['--study=finetune_pbt', '--epochs=4', '--config.pbt.population=4',
              '--config.pbt.interval=2', '--config.final_epochs=0'],
      ('pbt_lineage.jsonl',)),
+    # A sampler whose draws ignore the finished trials, and no pruner: what Optuna can
+    # promise for any slot count (README: what is guaranteed).
+    ('optuna', ['--study=finetune_optuna', '--epochs=2', '--config.optuna.trials=6',
+                '--config.optuna.sampler=random', '--config.optuna.pruner=none',
+                '--config.final_epochs=0'], ()),
 ])
 def test_a_search_decides_the_same_whatever_the_layout(tmp_path, search, args, files):
-  """Hyperband's trials and promotions, PBT's exploits and lineage: the same with one
-  member a program on one device as with the planner's programs over two devices."""
-  packed = _launch(tmp_path / 'packed', *args, '--cpu_devices=2')
-  alone = _launch(tmp_path / 'alone', *args, '--cpu_devices=1',
-                  *(['--config.max_members_per_program=1'] if search == 'hyperband' else []))
+  """Hyperband's trials and promotions, PBT's exploits and lineage, a seeded random
+  Optuna study's trials: the same with one member a program (or slot) on one device as
+  with the planner's programs (or 4 slots) over two devices."""
+  one_a_program = {'hyperband': ['--config.max_members_per_program=1'],
+                   'optuna': ['--config.optuna.slots=1'], 'pbt': []}[search]
+  packed = _launch(tmp_path / 'packed', *args, '--cpu_devices=2',
+                   *(['--config.optuna.slots=4'] if search == 'optuna' else []))
+  alone = _launch(tmp_path / 'alone', *args, '--cpu_devices=1', *one_a_program)
   name = args[0].split('=')[1]
   for file in files:
     assert (packed / name / file).read_text() == (alone / name / file).read_text(), file
   for folder in ('trials', 'members'):
     assert _records(packed / name / folder) == _records(alone / name / folder)
+  assert _records(packed / name / 'trials') or _records(packed / name / 'members')
   if search == 'pbt':
     a, b = (json.loads((o / name / 'pbt.json').read_text()) for o in (packed, alone))
     assert a['devices'] == 2 and b['devices'] == 1
