@@ -61,3 +61,27 @@ def test_a_search_decides_the_same_whatever_the_layout(tmp_path, search, args, f
     assert a['devices'] == 2 and b['devices'] == 1
     for key in ('members', 'winner', 'dimensions'):
       assert a[key] == b[key], key
+
+
+def test_a_grid_killed_and_resumed_with_another_packing_ends_with_the_same_bits(tmp_path):
+  """Killed mid-program with 4 members a program, rerun with 2 a program (as after a
+  change of free memory): the rerun cuts what is left anew, and every member's record
+  and weights are those of an uninterrupted run."""
+  import os  # pylint: disable=g-import-not-at-top
+  from jaxmlp.common import faults  # pylint: disable=g-import-not-at-top
+  args = ['--study=baseline', '--epochs=3', '--seeds=4', "--config.learning_rate=(0.01, 0.001)",
+          '--cpu_devices=1', '--checkpoint_every=1']
+  clean = _launch(tmp_path / 'clean', *args, '--config.max_members_per_program=4')
+  killed = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', *args, *_TINY,
+                           '--config.max_members_per_program=4',
+                           f'--output_dir={tmp_path / "resumed"}'],
+                          env={**os.environ, faults.ENV: 'epoch:5:KILL'},
+                          capture_output=True, text=True, timeout=600)
+  assert killed.returncode == -9, killed.stderr
+  _launch(tmp_path / 'resumed', *args, '--config.max_members_per_program=2')
+  members = lambda out: out / 'baseline' / 'members'
+  assert len(_records(members(clean))) == 8
+  assert _records(members(clean)) == _records(members(tmp_path / 'resumed'))
+  for folder in members(clean).iterdir():
+    assert (folder / 'params.msgpack').read_bytes() == (
+        members(tmp_path / 'resumed') / folder.name / 'params.msgpack').read_bytes()
