@@ -124,9 +124,9 @@ class MemberRecord:
 
   @classmethod
   def from_json(cls, obj: dict[str, Any]) -> 'MemberRecord':
-    """A result.json's record, of this release or the one before (no version); keys
-    no record has (a later release's) are let be."""
-    cls.check_json(obj)
+    """A result.json's record, of this release or the one before (no version), as
+    folders.read_result returns it: checked (check_json) where it was read. Keys no
+    record has (a later release's) are let be."""
     known = {f.name for kind in (cls, ProgramRun, OptunaTrial)
              for f in dataclasses.fields(kind)}
     obj = {k: v for k, v in obj.items() if k in known}

@@ -11,6 +11,7 @@ and Any. folders.load_json reads a file through it.
 """
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, Union
@@ -79,8 +80,10 @@ def check(value: Any, hint: Any, where: str = '') -> None:
     raise SchemaError(f'{at}: {_name(hint)} is needed, not {_shown(value)}')
 
 
+@functools.cache
 def fields_of(kind, skip: tuple[str, ...] = ()) -> dict[str, tuple[Any, bool]]:
-  """A TypedDict's or a dataclass's fields: name -> (type hint, required)."""
+  """A TypedDict's or a dataclass's fields: name -> (type hint, required); resolved
+  once per kind (every record read checks against them). Do not mutate the result."""
   hints = typing.get_type_hints(kind)
   if dataclasses.is_dataclass(kind):
     required = {f.name for f in dataclasses.fields(kind)
