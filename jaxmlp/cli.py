@@ -37,6 +37,14 @@ def fail(message: str, code: int = 2) -> None:
   sys.exit(code)
 
 
+def _to_devnull(stream) -> None:
+  """Points `stream`'s file descriptor at os.devnull: what it still holds, and what it
+  is given, goes nowhere."""
+  null = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(null, stream.fileno())
+  os.close(null)
+
+
 class _Diverting:
   """A text stream that, once a write to it fails (a closed pipe, a full disk), sends
   the rest to os.devnull: the terminal is not the output folder, and losing it must not
@@ -47,9 +55,7 @@ class _Diverting:
 
   def _divert(self) -> None:
     try:
-      null = os.open(os.devnull, os.O_WRONLY)
-      os.dup2(null, self._stream.fileno())
-      os.close(null)
+      _to_devnull(self._stream)
       self._stream.flush()   # what was buffered now goes nowhere
     except (OSError, ValueError):
       pass
@@ -86,8 +92,7 @@ def write_stdout(content: bytes) -> None:
     sys.stdout.buffer.write(content)
     sys.stdout.buffer.flush()
   except OSError as e:
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, sys.stdout.fileno())   # nothing left to flush at exit
+    _to_devnull(sys.stdout)   # nothing left to flush at exit
     if e.errno == errno.EPIPE:
       sys.exit(0)
     fail(f'cannot write the table to stdout ({e.strerror or e}): pass --output=FILE')

@@ -67,10 +67,11 @@ def require_disk(config: ml_collections.ConfigDict, output_dir: Path,
   final = search.final_configurations(config)
   if final:
     members += base.largest_of(final, config.seeds)
-  epochs = max(m.epochs for m in search.configurations(config) + final)
+  configurations = search.configurations(config)
+  epochs = max(m.epochs for m in configurations + final)
   slots = config.max_members_per_program or \
       plan.CPU_MEMBERS_PER_DEVICE * len(jax.devices())
-  figures = configurations_report.figure_count(len(search.configurations(config)))
+  figures = configurations_report.figure_count(len(configurations))
   footprint_lib.require_disk(
       footprint_lib.estimate(members, epochs, slots, figures, tensorboard),
       output_dir / config.name)

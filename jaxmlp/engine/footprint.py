@@ -70,8 +70,7 @@ def _size(folder: Path) -> int:
 
 
 def _gb(n: int) -> str:
-  return f'{n / 1e12:.1f} TB' if n >= 1e12 else f'{n / 1e9:.1f} GB' if n >= 1e8 \
-      else f'{n / 1e6:.1f} MB'
+  return f'{n / 1e12:.1f} TB' if n >= 1e12 else plan.size_text(n)
 
 
 def require_disk(footprint: Footprint, study_dir: Path) -> None:

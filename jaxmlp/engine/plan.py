@@ -81,7 +81,8 @@ def _binding_limit() -> str:
   return '' if least == 'free memory' else f' (under {least})'
 
 
-def _gb(n: int) -> str:
+def size_text(n: int) -> str:
+  """Bytes as a short text: 12.2 GB, 17.4 MB."""
   return f'{n / 1e9:.1f} GB' if n >= 1e8 else f'{n / 1e6:.1f} MB'
 
 
@@ -109,8 +110,8 @@ def require_fit(structures: Iterable[train.Structure], slots: int, data_bytes: i
     fix = (f'ask for fewer with --config.{flag}' if slots and per_device > 1 and fits else
            'use smaller layers, a smaller batch_size or fewer rows (--data_limit)')
     raise UserError(f'hidden_sizes {tuple(structure.hidden_sizes)} ({structure.optimizer},'
-                    f' batch {structure.batch_size}): {what} {_gb(needed)} on a device '
-                    f'(the data included), which has {_gb(available)} available'
+                    f' batch {structure.batch_size}): {what} {size_text(needed)} on a '
+                    f'device (the data included), which has {size_text(available)} available'
                     f'{_binding_limit()}; {fix}')
 
 

@@ -167,11 +167,11 @@ def set_aside(directory: Path) -> Path:
   folder (kept whole, never deleted), so that the run trains that member again."""
   aside = directory.parent.with_name(directory.parent.name + '.damaged')
   aside.mkdir(parents=True, exist_ok=True)
-  target = aside / f"{directory.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-  n = 1
+  stamp = f"{directory.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+  target, n = aside / stamp, 1
   while target.exists():
     n += 1
-    target = target.with_name(f"{directory.name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    target = aside / f'{stamp}-{n}'
   os.replace(directory, target)
   return target
 

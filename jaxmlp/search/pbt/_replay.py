@@ -97,11 +97,15 @@ def population_layout(pbt: dict, data: runner.LazyDeviceData) -> tuple[int, int]
   return count, pbt.get('members_per_device') or numbers.ceil_div(pbt['population'], count)
 
 
+def _arithmetic(pbt: dict) -> str:
+  """The member_arithmetic the population ran with (a pbt.json of a release before
+  it: batched)."""
+  return pbt.get('member_arithmetic', 'batched')
+
+
 def ran_alone(pbt: dict, member: study_lib.Member, platform: str) -> bool:
-  """Whether the population's members were computed as alone (pbt.json of a release
-  before member_arithmetic: batched)."""
-  ran = pbt.get('member_arithmetic', 'batched')
-  return dataclasses.replace(member.structure, arithmetic=ran).alone(platform)
+  """Whether the population's members were computed as alone."""
+  return dataclasses.replace(member.structure, arithmetic=_arithmetic(pbt)).alone(platform)
 
 
 def validate(config: ml_collections.ConfigDict, rows: int) -> None:
@@ -112,7 +116,7 @@ def validate(config: ml_collections.ConfigDict, rows: int) -> None:
     raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} explored '
                     f'{[d["field"] for d in pbt["dimensions"]]}: replay it with its own '
                     'study (the same --study and --config values)')
-  ran = pbt.get('member_arithmetic', 'batched')
+  ran = _arithmetic(pbt)
   if config.member_arithmetic != ran:
     raise UserError(f'--config.pbt_replay.study={config.pbt_replay.study} computed its '
                     f'members {ran}: replay it with --config.member_arithmetic={ran}')
