@@ -27,8 +27,10 @@ an exploit 24.9 ms against 6.67 s an epoch (medians); winner member 2, best val 
 its schedule retrained at batch 32 (--config.final_epochs=50): 97.67%, F1 0.9766. The
 schedule was found at batch 256; at batch 32 rates of 2-3e-3 are too high (as Optuna's
 20-epoch runs found, configs/finetune_optuna.py). The replay (`--search=pbt_replay
---config.pbt_replay.study=results/finetune_pbt --config.final_epochs=0`, 383 s: it runs
-padded to the population's layout) gave the winner's history, test accuracy 98.13% and final and best weights bit for bit.
+--config.pbt_replay.study=results/finetune_pbt --config.final_epochs=0`, 383 s, measured
+when a replay ran padded to the population's layout; a population computed alone, the
+default on a CPU now, is replayed alone) gave the winner's history, test accuracy 98.13%
+and final and best weights bit for bit.
 """
 
 from jaxmlp.studies import space
