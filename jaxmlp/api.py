@@ -98,7 +98,7 @@ def start_processes() -> None:
 def run_configs(studies: Sequence[tuple[ml_collections.ConfigDict, Path | None]], *,
                 output_dir: Path, command: str, data_dir: str | None = None,
                 checkpoint_every: str = 'auto', compilation_cache: str | None = None,
-                cpu_devices: int = 0,
+                cpu_devices: int = 0, cpu_threads: int = 0,
                 on_report: Callable[[Path], None] | None = None,
                 on_records: Callable[[str, list], None] | None = None,
                 **settings) -> list[Path | None]:
@@ -118,7 +118,7 @@ def run_configs(studies: Sequence[tuple[ml_collections.ConfigDict, Path | None]]
   for config, _ in studies:
     pipeline.check_study(config, study_lib.training_rows(config))
   start_processes()
-  devices.use_cpu_cores(cpu_devices)
+  devices.use_cpu_cores(cpu_devices, cpu_threads)
   splits = {}
   data_key = lambda c: (c.data_source, c.data_checksums, c.validation_split, c.data_limit)
   for config, _ in studies:

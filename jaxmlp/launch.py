@@ -54,6 +54,11 @@ _CPU_DEVICES = flags.DEFINE_integer(
     'cpu_devices', 0, 'On a CPU: how many JAX devices its cores are split into, members '
     'sharded over them (0: one per core). Ignored by GPUs and TPUs, and when XLA_FLAGS '
     'sets --xla_force_host_platform_device_count.', lower_bound=0)
+_CPU_THREADS = flags.DEFINE_integer(
+    'cpu_threads', 0, "On a CPU: the threads of XLA's matmul pool, which a member's last "
+    "bits depend on (0: XLA's own, one per core, or per device where they are more). "
+    'Pass the same value (>= --cpu_devices) on two machines to get the same numbers on '
+    'both; $PJRT_NPROC or $NPROC, when set, wins.', lower_bound=0)
 _COMPILATION_CACHE = flags.DEFINE_string(
     'compilation_cache', None, "Folder of JAX's persistent compilation cache, so that a "
     'repeated run compiles nothing; default $XDG_CACHE_HOME/jaxmlp/jax_cache (else '
@@ -172,6 +177,7 @@ def main(argv):
                     on_records=trained.__setitem__,
                     data_dir=_DATA_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
                     compilation_cache=_COMPILATION_CACHE.value, cpu_devices=_CPU_DEVICES.value,
+                    cpu_threads=_CPU_THREADS.value,
                     on_report=lambda path: print(f'report: {path}', flush=True),
                     progress=_PROGRESS.value, tensorboard=_TENSORBOARD.value,
                     storage=_STORAGE.value, worker_id=_WORKER_ID.value,

@@ -175,6 +175,9 @@ def test_init_study_end_to_end(init_run):
   assert (study_dir / 'summary.csv').read_text().startswith('configuration,seeds,')
   run = json.loads((study_dir / 'run.json').read_text())
   assert run['config']['epochs'] == 5 and run['config']['seeds'] == 3
+  if not {'PJRT_NPROC', 'NPROC'} & set(os.environ):   # XLA's own pool: the cores
+    assert run['cpu_threads'] == max(len(os.sched_getaffinity(0)), len(run['devices']))
+    assert f"XLA:CPU threads {run['cpu_threads']}" in (study_dir / 'report.md').read_text()
   assert not list(study_dir.rglob('*.tmp'))
 
 

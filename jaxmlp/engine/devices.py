@@ -3,15 +3,18 @@ members are laid out on them, the memory they have left, and moving data on and 
 """
 
 import os
+import re
 import resource
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
+from jax._src import xla_bridge  # backends_are_initialized: not yet public
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxmlp.common import numbers
+from jaxmlp.common.errors import UserError
 
 
 MEMBER_AXIS = 'members'
@@ -46,19 +49,46 @@ def usable_cores() -> int:
   return cores
 
 
-def use_cpu_cores(devices: int = 0) -> int:
+# XLA:CPU runs every dot on one Eigen thread pool of max($PJRT_NPROC (else $NPROC, else
+# the cores), device count) threads, and Eigen splits a dot's sum over the batch among
+# a number of threads it picks from that size, so the size decides a member's last
+# bits (README, "What is guaranteed"). --cpu_threads pins it, for the same numbers on
+# machines with other core counts.
+THREADS_ENV = ('PJRT_NPROC', 'NPROC')
+_DEVICE_COUNT_FLAG = re.compile(r'--xla_force_host_platform_device_count=(\d+)')
+
+
+def _threads_given() -> str | None:
+  """The variable that already sizes XLA's pool, as XLA reads it (a number)."""
+  return next((name for name in THREADS_ENV if os.environ.get(name, '').strip().isdigit()),
+              None)
+
+
+def use_cpu_cores(devices: int = 0, threads: int = 0) -> int:
   """Splits the host CPU into `devices` JAX devices (0: one per core this process may
-  use), so that members shard over the cores; returns the count asked for.
+  use), so that members shard over the cores, and sizes XLA:CPU's thread pool to
+  `threads` (0: XLA's own size, the cores, or the devices where they are more);
+  returns the device count asked for.
 
   Devices run their members' programs side by side, while a single device spreads each
   of this model's small matmuls thinly over all cores: on 2 cores, 2 devices trained 4
   members 1.2x faster than 1 device at batch 256, and 1.45x at batch 1
   (benchmarks/RESULTS.md). Each device holds its own copy of the data (55 MB).
-  Takes effect only before JAX starts its backends (returns 0 otherwise); a device
-  count already given in XLA_FLAGS (--xla_force_host_platform_device_count) wins.
+  The pool's size is part of what a member's numbers depend on: with the same
+  `threads` (and as many devices or fewer) a 2-core laptop and a 64-core server give
+  the same numbers. A size already given in $PJRT_NPROC or $NPROC wins, as does a
+  device count already given in XLA_FLAGS (--xla_force_host_platform_device_count).
+  Both take effect only before JAX starts its backends (returns 0 otherwise).
   Accelerators are untouched.
   """
-  if 'xla_force_host_platform_device_count' in os.environ.get('XLA_FLAGS', ''):
+  if devices < 0 or threads < 0:
+    raise UserError(f'--cpu_devices={devices}, --cpu_threads={threads}: give whole numbers '
+                    '>= 0 (0: one device per core; XLA\'s own pool)')
+  started = xla_bridge.backends_are_initialized()
+  if threads and not started and not _threads_given():
+    os.environ[THREADS_ENV[0]] = str(threads)
+  given = _DEVICE_COUNT_FLAG.search(os.environ.get('XLA_FLAGS', ''))
+  if given:
     return 0
   devices = devices or usable_cores()
   try:
@@ -66,6 +96,22 @@ def use_cpu_cores(devices: int = 0) -> int:
   except RuntimeError:
     return 0  # JAX already runs (say, inside a notebook): its devices stay as they are
   return devices
+
+
+def cpu_threads() -> int | None:
+  """The threads of XLA:CPU's pool in this process, by XLA's own rule; None where
+  members run on an accelerator."""
+  if jax.devices()[0].platform != 'cpu':
+    return None
+  given = _threads_given()
+  if given:
+    size = int(os.environ[given])
+  else:
+    try:
+      size = len(os.sched_getaffinity(0))
+    except AttributeError:
+      size = os.cpu_count() or 1
+  return max(size, len(jax.local_devices(backend='cpu')))
 
 
 def member_mesh() -> Mesh:

@@ -312,7 +312,8 @@ def start(config: ml_collections.ConfigDict, split, output_dir: Path, **settings
   other keyword goes to the search (Settings.search_options)."""
   data = LazyDeviceData(split, devices.member_mesh())
   study_dir = output_dir / config.name
-  run_identity.claim(study_dir, config, settings.pop('identity', None))
+  run_identity.claim(study_dir, config, settings.pop('identity', None),
+                     cpu_threads=devices.cpu_threads())
   if hosts.is_primary():
     for stale in study_dir.rglob('.*.tmp'):  # a write cut short by a kill
       stale.unlink()

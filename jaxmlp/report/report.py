@@ -46,7 +46,8 @@ def _what_ran(study_dir: Path, command: str, what: str, cost: str) -> list[str]:
       f'- command: `{command}`',
       f'- search: {what}',
       f'- cost: {cost}',
-      f'- devices: {", ".join(sorted(set(run["devices"])))} ({len(run["devices"])})',
+      f'- devices: {", ".join(sorted(set(run["devices"])))} ({len(run["devices"])})'
+      + (f', XLA:CPU threads {run["cpu_threads"]}' if run.get('cpu_threads') else ''),
       '- versions: ' + ', '.join(f'{k} {v}' for k, v in run['versions'].items()),
       f'- git revision: {git_revision()}', '']
 

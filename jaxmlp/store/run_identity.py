@@ -121,12 +121,13 @@ class RunFile(TypedDict, total=False):
   """run.json's schema: the run's identity, and where and with what it ran."""
   config: dict[str, Any]
   devices: list[str]
+  cpu_threads: int   # XLA:CPU's thread pool, which the last bits depend on
   versions: dict[str, str]
   started: str
 
 
 def claim(study_dir: Path, config: ml_collections.ConfigDict,
-          rules: Rules | None = None) -> None:
+          rules: Rules | None = None, cpu_threads: int | None = None) -> None:
   """Writes run.json for a new folder, or checks a rerun against it (process 0 reads;
   every process gets its verdict)."""
   rules = rules or Rules()
@@ -146,10 +147,18 @@ def claim(study_dir: Path, config: ml_collections.ConfigDict,
             f'{study_dir} holds results of a different run ({field}: {_show(there)} there, '
             f'{_show(here)} now{more}): rerun with the same settings to resume, pass '
             'another --output_dir, or delete that folder to start over')
+      there = stored.get('cpu_threads')
+      if there and cpu_threads and there != cpu_threads:
+        raise UserError(
+            f'{study_dir} was trained with a pool of {there} XLA:CPU threads and this run '
+            f'has {cpu_threads}, which rounds otherwise: rerun with --cpu_threads={there} to '
+            'resume it with the same numbers, pass another --output_dir, or delete that '
+            'folder to start over')
       if not added:
         return
     folders.write_json(path, dict(
         config=mine, devices=[str(d) for d in jax.devices()],
+        **({} if cpu_threads is None else dict(cpu_threads=cpu_threads)),
         versions={m: __import__(m).__version__ for m in ('jax', 'flax', 'optax')},
         started=time.strftime('%Y-%m-%d %H:%M:%S')))
 

@@ -11,15 +11,6 @@ import pytest
 from jaxmlp.engine import devices
 
 
-def _python(script: str, xla_flags: str, *args: str) -> dict:
-  """The JSON last printed by `script`, run in a fresh process (its own JAX backends)."""
-  out = subprocess.run([sys.executable, '-c', script, *args],
-                       # CPU devices, also where an accelerator is present.
-                       env={**os.environ, 'XLA_FLAGS': xla_flags, 'JAX_PLATFORMS': 'cpu'},
-                       capture_output=True, text=True, check=True, timeout=300)
-  return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def _no_limits(monkeypatch, tmp_path):
   monkeypatch.setattr(devices, 'CGROUP_MEMORY', ((tmp_path / 'no.max', tmp_path / 'no.current'),))
   monkeypatch.setattr(devices.resource, 'getrlimit',
@@ -67,12 +58,23 @@ def test_host_memory_is_the_least_of_free_memory_the_cgroup_and_ulimit(
 
 
 CPU_CORES = r'''
-import json, sys, jax
+import json, os, sys, jax
 from jaxmlp.engine import devices
-asked = devices.use_cpu_cores(int(sys.argv[1]))
-print(json.dumps(dict(asked=asked, devices=len(jax.devices()),
-                      cores=devices.usable_cores())))
+asked = devices.use_cpu_cores(int(sys.argv[1]), int(sys.argv[2]))
+jax.numpy.ones(3).block_until_ready()   # the backend and its pool start
+pool = [t for t in os.listdir('/proc/self/task')
+        if open(f'/proc/self/task/{t}/comm').read().strip().endswith('XLAEigen')]
+print(json.dumps(dict(asked=asked, devices=len(jax.devices()), cores=devices.usable_cores(),
+                      threads=devices.cpu_threads(), pool=len(pool))))
 '''
+
+
+def _split_cpu(xla_flags: str, asked: int, threads: int, **environ: str) -> dict:
+  env = {k: v for k, v in os.environ.items() if k not in devices.THREADS_ENV}
+  out = subprocess.run([sys.executable, '-c', CPU_CORES, str(asked), str(threads)],
+                       env={**env, 'XLA_FLAGS': xla_flags, 'JAX_PLATFORMS': 'cpu', **environ},
+                       capture_output=True, text=True, check=True, timeout=300)
+  return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize('cpu_max, cores', [
@@ -95,9 +97,31 @@ def test_usable_cores_honours_a_container_quota(monkeypatch, tmp_path, cpu_max, 
     ('--xla_force_host_platform_device_count=2', 3, 2),  # XLA_FLAGS wins
 ])
 def test_cpu_cores_split_into_devices(xla_flags, asked, devices):
-  out = _python(CPU_CORES, xla_flags, str(asked))
+  out = _split_cpu(xla_flags, asked, 0)
   assert out['asked'] == (0 if xla_flags else out['devices'])
   assert out['devices'] == (out['cores'] if devices == 'cores' else devices)
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self/task'), reason='counts threads in /proc')
+@pytest.mark.parametrize('asked, threads, environ, pool', [
+    (1, 0, {}, 'cores'),                 # XLA's own: the cores
+    (5, 0, {}, 5),                       # ... or the devices, where they are more
+    (1, 4, {}, 4),                       # --cpu_threads
+    (1, 1, {}, 1),
+    (3, 2, {}, 3),                       # never fewer than the devices (XLA's rule)
+    (1, 4, {'PJRT_NPROC': '5'}, 5),      # the user's own setting wins
+    (1, 4, {'NPROC': '6'}, 6),
+    (1, 3, {'PJRT_NPROC': ''}, 3),       # an empty one is no setting (XLA ignores it)
+])
+def test_xla_cpu_pool_is_the_one_recorded(asked, threads, environ, pool):
+  out = _split_cpu('', asked, threads, **environ)
+  expected = max(len(os.sched_getaffinity(0)), asked) if pool == 'cores' else pool
+  assert out['pool'] == out['threads'] == expected
+
+
+def test_negative_counts_are_refused():
+  with pytest.raises(devices.UserError, match='whole numbers >= 0'):
+    devices.use_cpu_cores(0, -1)
 
 
 def test_program_layout_takes_as_few_cpu_devices_as_give_equal_blocks():

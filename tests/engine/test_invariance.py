@@ -28,6 +28,7 @@ from jaxmlp.engine import devices, program
 
 arithmetic, slot_counts = sys.argv[1], [int(s) for s in sys.argv[2].split(',')]
 cases = sys.argv[3].split(',')
+devices.use_cpu_cores(0, int(sys.argv[4]))   # the devices: XLA_FLAGS'
 full = data_lib.split(data_lib.load('idx', None))
 def rows(n):
   return devices.put_data(data_lib.Split(full.x_train[:n], full.y_train[:n], full.x_val[:200],
@@ -71,21 +72,24 @@ print(json.dumps(out))
 '''
 
 # Simulated devices -> the program sizes tried there: alone, 2, 3 and 8 slots on one
-# device; 2 and 4 slots over 2 devices (1 and 2 a device); 3 and 6 over 3. (With 4 or
-# more CPU devices on a 2-core host, XLA:CPU rounds the batch-256 matmuls otherwise,
-# even for a member alone: README, "What is guaranteed".)
-LAYOUTS = {1: '1,2,3,8', 2: '2,4', 3: '3,6'}
+# device; 2 and 4 slots over 2 devices (1 and 2 a device); 3 and 6 over 3; 4 and 8 over
+# 4. Every process has XLA:CPU's pool of THREADS (--cpu_threads): a member's last bits
+# depend on the pool's size (README, "What is guaranteed"), which is otherwise the
+# device count.
+LAYOUTS = {1: '1,2,3,8', 2: '2,4', 3: '3,6', 4: '4,8'}
+THREADS = 4
 
 
 def _matrix(device_count: int, arithmetic: str = 'auto', slots: str | None = None,
             cases: str = 'chaotic,baseline', platform: str = 'cpu') -> dict:
   """member -> {layout: digest}; on another `platform` (launch/device_check.sh runs it
   on a GPU), its own devices."""
-  env = {**os.environ, 'JAX_PLATFORMS': platform}
+  env = {k: v for k, v in os.environ.items() if k not in ('PJRT_NPROC', 'NPROC')}
+  env['JAX_PLATFORMS'] = platform
   if platform == 'cpu':
     env['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={device_count}'
   run = subprocess.run([sys.executable, '-c', MATRIX, arithmetic,
-                        slots or LAYOUTS[device_count], cases],
+                        slots or LAYOUTS[device_count], cases, str(THREADS)],
                        env=env, capture_output=True, text=True, timeout=600)
   assert run.returncode == 0, run.stderr
   return json.loads(run.stdout.strip().splitlines()[-1])
@@ -105,7 +109,7 @@ def digests() -> dict[str, dict[str, str]]:
 def test_every_packing_gives_a_member_the_same_bits(digests):
   assert len(digests) == 4   # two members of each configuration
   for member, by_layout in digests.items():
-    assert len(by_layout) == 8, by_layout   # 4 + 2 + 2 programs
+    assert len(by_layout) == 10, by_layout   # 4 + 2 + 2 + 2 programs
     assert len(set(by_layout.values())) == 1, (member, by_layout)
 
 

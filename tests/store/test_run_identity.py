@@ -90,3 +90,15 @@ def test_an_old_flat_flag_names_its_new_spelling(flat, new):
   with pytest.raises(UserError) as refused:
     overrides.apply(config, [(flat, '8')], registry.renamed_fields())
   assert str(refused.value) == f'--config.{flat} is now --config.{new}: pass --config.{new}=8'
+
+
+def test_a_rerun_with_another_cpu_pool_is_refused_naming_the_setting(tmp_path):
+  """The pool's size decides the last bits: resuming with another would mix them."""
+  config = _config('baseline', [])
+  folder = tmp_path / 'baseline'
+  run_identity.claim(folder, config, cpu_threads=2)
+  assert json.loads((folder / run_identity.RUN_FILE).read_text())['cpu_threads'] == 2
+  run_identity.claim(folder, config, cpu_threads=2)   # the same pool resumes
+  run_identity.claim(folder, config, cpu_threads=None)   # an accelerator: no pool
+  with pytest.raises(UserError, match='pool of 2 XLA:CPU threads.*--cpu_threads=2'):
+    run_identity.claim(folder, config, cpu_threads=4)
