@@ -5,6 +5,7 @@
   result.frame                              # pandas: one row per member
   jaxmlp.read_results('results/baseline')   # the same, from a study's folder
   jaxmlp.read_history('results/baseline')   # pandas: one row per member and epoch
+  jaxmlp.read_pareto('results/finetune', '(val_accuracy, parameter_count)')   # the front
   trained = jaxmlp.train(jaxmlp.members_of('baseline', epochs=2), initial_params=...)
 """
 
@@ -14,6 +15,7 @@ _EXPORTS = {
     'run_study': 'jaxmlp.api', 'StudyResult': 'jaxmlp.api', 'load_study': 'jaxmlp.api',
     'members_of': 'jaxmlp.api', 'train': 'jaxmlp.api', 'TrainedMember': 'jaxmlp.api',
     'read_results': 'jaxmlp.frames', 'read_history': 'jaxmlp.frames',
+    'read_pareto': 'jaxmlp.frames',
     'UserError': 'jaxmlp.common.errors',
 }
 __all__ = list(_EXPORTS)

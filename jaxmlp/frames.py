@@ -2,23 +2,28 @@
 
   read_results(STUDY_DIR)   # members/, trials/ and final/: config, test and best-val
   read_history(STUDY_DIR)   # one row per member and epoch: every metric of its history
+  read_pareto(STUDY_DIR, '(val_accuracy, parameter_count)')   # configurations, ranked
 
 Every row comes from a result.json through folders.read_member (MemberRecord), so the
 frames hold exactly what the records hold, and the columns of its own that the search
 that ran it adds (Search.frame_columns: a Hyperband trial's bracket and round).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from jaxmlp.common.errors import UserError
+from jaxmlp.core import costs
+from jaxmlp.core import objective as objective_lib
 from jaxmlp.store import records
 from jaxmlp.store import folders
 from jaxmlp.store import run_identity
+from jaxmlp.report import pareto as pareto_report
 from jaxmlp.search import registry
+from jaxmlp.studies import study as study_lib
 
 # The folders that hold member folders, and the role their rows get.
 ROLES = {'members': 'member', 'trials': 'trial', 'final': 'final'}
@@ -112,10 +117,38 @@ def read_results(study_dir: str | Path) -> pd.DataFrame:
   config field of the member (hidden_sizes as '128x256'), test loss/accuracy/F1, each
   validation metric at the best epoch (best_val_*), epochs_trained, best_epoch, diverged, fit and compile time,
   and an Optuna trial's state and value. A value a record lacks is missing (NaN/None).
+  A study run with several objectives adds each objective's value and its
+  configuration's pareto_rank and crowding_distance (read_pareto's; none for final/).
   """
-  search_columns = _search_columns(Path(study_dir))
-  return pd.DataFrame([_result_row(role, folder, record, search_columns)
-                       for role, folder, record in _study_members(Path(study_dir))])
+  study_dir = Path(study_dir)
+  search_columns = _search_columns(study_dir)
+  members = _study_members(study_dir)
+  frame = pd.DataFrame([_result_row(role, folder, record, search_columns)
+                        for role, folder, record in members])
+  objectives = _several_objectives(study_dir)
+  if objectives and len(frame):
+    for o in objectives:   # each member's own value (a cost, or its best epoch's metric)
+      frame[o.name] = [pareto_report.objective_value(record, o.name)
+                       for _, _, record in members]
+    ranks = pareto_report.ranked(_by_configuration(members), objectives)
+    ranks = ranks.set_index('label')[['pareto_rank', 'crowding_distance']]
+    trained = frame.role != 'final'
+    for column in ranks.columns:
+      frame[column] = frame.label.map(ranks[column]).where(trained)
+  return frame
+
+
+def _several_objectives(study_dir: Path):
+  """The objectives of a study run with several (run.json), else None."""
+  if not (study_dir / run_identity.RUN_FILE).is_file():
+    return None
+  objective = (run_identity.read(study_dir).get('config') or {}).get('objective')
+  if not isinstance(objective, str) or objective in study_lib.OBJECTIVES:
+    return None
+  try:
+    return study_lib.objectives(objective)
+  except UserError:
+    return None
 
 
 def read_history(study_dir: str | Path) -> pd.DataFrame:
@@ -129,3 +162,30 @@ def read_history(study_dir: str | Path) -> pd.DataFrame:
       rows.append({**identity, 'epoch': epoch + 1,
                    **{name: values[epoch] for name, values in record.history.items()}})
   return pd.DataFrame(rows)
+
+
+
+def read_pareto(study_dir: str | Path, objective: str | Sequence[str]) -> pd.DataFrame:
+  """One row per configuration the study trained (final models aside), ranked by
+  several objectives (`(val_accuracy, parameter_count)`; each may end in :min or :max).
+
+  Columns: label, seeds, each objective's mean over seeds (and NAME_std), pareto_rank
+  (0: the front, by non-dominated sorting of the means), crowding_distance (within
+  its front); rows in NSGA-II's order, best first. A validation metric is taken at
+  the epoch the tracker kept; a configuration with a diverged seed has a NaN mean,
+  the worst value. Ranks and distances are core.pareto's, which are Optuna's.
+  """
+  objectives = objective_lib.objectives_of(objective, (*study_lib.OBJECTIVES, *costs.COSTS))
+  groups = _by_configuration(_study_members(Path(study_dir)))
+  if not groups:
+    raise UserError(f'{study_dir} holds no finished member yet: nothing to rank')
+  return pareto_report.ranked(groups, objectives)
+
+
+def _by_configuration(members) -> dict[str, list[records.MemberRecord]]:
+  """The trained members' records (final models aside) by configuration label."""
+  groups: dict[str, list[records.MemberRecord]] = {}
+  for role, _, record in members:
+    if role != 'final':
+      groups.setdefault(record.label, []).append(record)
+  return groups

@@ -3,8 +3,10 @@
   python -m jaxmlp.results results/baseline --format=csv
   python -m jaxmlp.results results/finetune --format=parquet --output=finetune.parquet
   python -m jaxmlp.results results/baseline --format=markdown --history
+  python -m jaxmlp.results results/finetune --pareto='(val_accuracy, parameter_count)'
 
-The rows and columns are jaxmlp.read_results' (or read_history's, with --history).
+The rows and columns are jaxmlp.read_results' (read_history's with --history;
+read_pareto's, one row per configuration ranked by several objectives, with --pareto).
 """
 
 import importlib
@@ -25,6 +27,11 @@ _FORMAT = flags.DEFINE_enum('format', 'csv', FORMATS, 'What to write the table a
 _OUTPUT = flags.DEFINE_string('output', None, 'The file to write (default: stdout).')
 _HISTORY = flags.DEFINE_bool('history', False, 'One row per member and epoch (the '
                              'per-epoch history) instead of one row per member.')
+_PARETO = flags.DEFINE_string(
+    'pareto', None, 'One row per configuration, ranked by these objectives: '
+    "'(val_accuracy, parameter_count)'; any of val_accuracy, val_loss, val_f1, "
+    'parameter_count, flops, each may end in :min or :max. Columns: each objective\'s '
+    'mean over seeds (and _std), pareto_rank (0: the front), crowding_distance.')
 
 
 def _markdown_cell(value) -> str:
@@ -73,13 +80,18 @@ def table_bytes(frame, fmt: str) -> bytes:
 
 
 def export(study_dir: str, fmt: str, output: str | None = None,
-           history: bool = False) -> None:
+           history: bool = False, pareto: str | None = None) -> None:
   """Writes the study's table to `output`, or to stdout."""
+  if history and pareto:
+    raise UserError('--history and --pareto are two tables: pass one of them')
   if fmt == 'parquet':
     _require_pyarrow()   # before reading the study: the mistake is the command's
   from jaxmlp import frames   # pandas: loaded only once the flags are good
-  read = frames.read_history if history else frames.read_results
-  content = table_bytes(read(Path(study_dir)), fmt)
+  if pareto:
+    frame = frames.read_pareto(Path(study_dir), pareto)
+  else:
+    frame = (frames.read_history if history else frames.read_results)(Path(study_dir))
+  content = table_bytes(frame, fmt)
   if output:
     from jaxmlp.store import folders as results_lib   # pylint: disable=g-import-not-at-top
     results_lib.write_atomic(Path(output), content, flag='--output')
@@ -93,8 +105,9 @@ def main(argv):
   try:
     if len(argv) != 2:
       raise UserError('pass one study folder: python -m jaxmlp.results OUTPUT_DIR/STUDY '
-                      '[--format=csv|parquet|markdown] [--output=FILE] [--history]')
-    export(argv[1], _FORMAT.value, _OUTPUT.value, _HISTORY.value)
+                      '[--format=csv|parquet|markdown] [--output=FILE] [--history | '
+                      '--pareto=OBJECTIVES]')
+    export(argv[1], _FORMAT.value, _OUTPUT.value, _HISTORY.value, _PARETO.value)
   except UserError as e:
     cli.fail(str(e))
 

@@ -96,3 +96,14 @@ def test_no_study_folder_or_a_bad_flag_is_one_line_and_exit_2(tmp_path, args):
   assert len(lines) == 1 and lines[0].startswith('error: '), lines
   if args:
     assert args[-1].format(tmp=tmp_path) in lines[0]
+
+
+def test_pareto_table_is_read_pareto(study_dir, tmp_path):
+  objectives = '(val_loss, flops)'
+  result = _results([str(study_dir), f'--pareto={objectives}'], tmp_path)
+  assert result.returncode == 0, result.stderr
+  read_back = pd.read_csv(io.BytesIO(result.stdout))
+  pd.testing.assert_frame_equal(read_back, jaxmlp.read_pareto(study_dir, objectives),
+                                check_dtype=False)
+  both = _results([str(study_dir), '--history', f'--pareto={objectives}'], tmp_path)
+  assert both.returncode == 2 and b'pass one of them' in both.stderr

@@ -124,7 +124,8 @@ def direction_sites(files: dict[str, pathlib.Path]) -> list[str]:
   """Where a metric's name decides whether lower is better."""
   return [f'{name}:{i}' for name, path in files.items()
           for i, line in enumerate(path.read_text().splitlines(), 1)
-          if "endswith('loss')" in line or 'endswith("loss")' in line]
+          if any(rule in line for rule in ("endswith('loss')", 'endswith("loss")',
+                                           'endswith(MINIMIZED_ENDINGS)'))]
 
 
 def scan(root: pathlib.Path = PACKAGE) -> dict:

@@ -1,8 +1,10 @@
-"""The metric a study optimizes and which way is better: decided once, from its name.
+"""The metrics a study optimizes and which way is better: decided once, from each name.
 
 Every rule that ranks by the objective (the program's best-epoch tracker, a record's
 best epoch, a configuration's score, the searches' rankings, Optuna's and
 keras_tuner's directions) asks an `Objective` rather than reading the name again.
+Several objectives are written `(val_accuracy, parameter_count)`, each name with its
+direction by name or an explicit `name:min` / `name:max` (`objectives_of`).
 """
 
 import dataclasses
@@ -14,12 +16,16 @@ from typing import Any
 import numpy as np
 
 from jaxmlp.common import numbers
+from jaxmlp.common.errors import UserError
 
 
 class Direction(enum.Enum):
   """As optuna.study.StudyDirection (whose string values Optuna also accepts)."""
   MINIMIZE = 'minimize'
   MAXIMIZE = 'maximize'
+
+
+MINIMIZED_ENDINGS = ('loss', 'count', 'flops', 'cost', '_ms')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +35,13 @@ class Objective:
 
   @classmethod
   def of(cls, name: str) -> 'Objective':
-    """A loss is minimized; every other metric (an accuracy) is maximized."""
-    return cls(name, Direction.MINIMIZE if name.endswith('loss') else Direction.MAXIMIZE)
+    """`name` or `name:min` / `name:max`. By name, a loss, a count, FLOPs, a cost or a
+    latency (`_ms`) is minimized; every other metric (an accuracy, an F1) maximized."""
+    name, _, direction = name.partition(':')
+    if direction:
+      return cls(name, {'min': Direction.MINIMIZE, 'max': Direction.MAXIMIZE}[direction])
+    return cls(name, Direction.MINIMIZE if name.endswith(MINIMIZED_ENDINGS)
+               else Direction.MAXIMIZE)
 
   @property
   def minimize(self) -> bool:
@@ -78,3 +89,31 @@ class Objective:
   def keras_tuner_direction(self) -> str:
     """keras_tuner.Objective's direction."""
     return 'min' if self.minimize else 'max'
+
+
+def objectives_of(value: str | Sequence[str], known: Sequence[str]) -> tuple[Objective, ...]:
+  """One objective (`val_accuracy`) or several (`(val_accuracy, parameter_count:min)`,
+  or a sequence of names), each among `known`; a mistake is one line naming it."""
+  if isinstance(value, str):
+    text = value.strip()
+    if text[:1] in '([' and text[-1:] in ')]':
+      text = text[1:-1]
+    names = [n.strip().strip('\'"') for n in text.split(',')]
+    names = [n for n in names if n]
+  else:
+    names = [str(n).strip() for n in value]
+  if not names:
+    raise UserError(f'--config.objective={value!r} names no objective: give one of '
+                    f'{", ".join(known)}, or several as (NAME, NAME)')
+  seen = set()
+  for name in names:
+    bare, colon, direction = name.partition(':')
+    if bare not in known:
+      raise UserError(f'--config.objective: {bare!r} is not an objective: choose from '
+                      f'{", ".join(known)} (each may end in :min or :max)')
+    if colon and direction not in ('min', 'max'):
+      raise UserError(f'--config.objective: {name!r}: a direction is :min or :max')
+    if bare in seen:
+      raise UserError(f'--config.objective: {bare} is given twice: name each objective once')
+    seen.add(bare)
+  return tuple(Objective.of(name) for name in names)

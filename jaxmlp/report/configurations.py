@@ -10,8 +10,10 @@ from jaxmlp.core import divergence
 from jaxmlp.report import figures
 from jaxmlp.store import records as records_lib
 from jaxmlp.store import folders
+from jaxmlp.report import pareto as pareto_report
 from jaxmlp.report import summaries
 from jaxmlp.report import test_set
+from jaxmlp.studies import study as study_lib
 
 MemberRecord = records_lib.MemberRecord
 
@@ -90,14 +92,16 @@ def results_section(records: list[MemberRecord], config, study_dir: Path, split,
            'run at a time.', '']
   if len(grouped) > 1:
     lines += _ranking(grouped, config, study_dir / 'figures')
+  if len(study_lib.objectives(config.objective)) > 1:
+    lines += pareto_report.section(grouped, config, study_dir)
   if config.confusion_matrix and not retrained:
-    label = summaries.best_label(grouped, config.objective)
+    label = summaries.best_label(grouped, study_lib.tracked_objective(config.objective))
     lines += test_set.best_model_section(label, grouped[label], config, split, study_dir)
   return lines
 
 
 def _ranking(grouped: dict[str, list[MemberRecord]], config, figure_dir: Path) -> list[str]:
-  name = config.objective
+  name = study_lib.tracked_objective(config.objective)
   ranked = summaries.ranked_configurations(grouped, name)
   order = [label for label, _, _ in ranked]
   scores = {label: (mean, std) for label, mean, std in ranked}
@@ -133,7 +137,7 @@ def each_configuration(grouped: dict[str, list[MemberRecord]], config,
            f'accuracy; *diverged* when {divergence.RULE}.', '']
   shown = grouped
   if len(grouped) > FIGURED:
-    shown, rest = _best_and_rest(grouped, config.objective)
+    shown, rest = _best_and_rest(grouped, study_lib.tracked_objective(config.objective))
     lines += _aggregate(grouped, rest, config, study_dir)
   for label, runs in shown.items():
     runs = sorted(runs, key=lambda r: r.seed)
@@ -172,6 +176,7 @@ def _aggregate(grouped: dict[str, list[MemberRecord]], rest: list[str], config,
     patterns[pattern] = patterns.get(pattern, 0) + 1
   counts = ', '.join(f'{pattern.lower()}: {n}' for pattern, n in
                      sorted(patterns.items(), key=lambda kv: -kv[1]))
-  return [f'{len(grouped)} configurations: the best {FIGURED} by {config.objective} follow, '
+  return [f'{len(grouped)} configurations: the best {FIGURED} by '
+          f'{study_lib.tracked_objective(config.objective)} follow, '
           f'each with its figures; the other {len(rest)} by the same rules, {counts}.', '',
           f'![every configuration]({bands.relative_to(study_dir)})', '']

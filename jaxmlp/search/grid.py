@@ -72,6 +72,7 @@ class GridSearch(base.Search):
   def run(self, config: ml_collections.ConfigDict, settings: runner.Settings,
           data: runner.LazyDeviceData) -> GridOutcome:
     records = runner.run_grid(config, settings, data)
-    label = summaries.best_label(summaries.by_configuration(records), config.objective)
+    label = summaries.best_label(summaries.by_configuration(records),
+                                 study_lib.tracked_objective(config.objective))
     best = next(m for m in study_lib.expand(config, 1) if m.label == label)
     return GridOutcome(best, records)

@@ -212,7 +212,7 @@ def member_record(member: study_lib.Member, result, k: int, reference: dict[str,
   history = {name: numbers.finite(values[k, :trained].tolist())
              for name, values in result.history.items()}
   test_loss = numbers.finite(result.test_loss[k])
-  objective = member.values['objective']
+  objective = study_lib.tracked_objective(member.values['objective'])
   return records.MemberRecord(
       label=member.label, arm=member.arm, seed=member.seed, swept=tuple(member.swept),
       config={f: member.values[f] for f in records.RECORD_FIELDS}, history=history,

@@ -39,7 +39,7 @@ def check_run(config: ml_collections.ConfigDict) -> None:
        "a study's name is one folder name inside --output_dir: not empty, not . or .., "
        'no / or \\')
   need(_whole(config.seeds, 1), 'seeds', 'run at least 1 seed (--seeds=N)')
-  need(config.objective in study.OBJECTIVES, 'objective', f"choose one of {', '.join(study.OBJECTIVES)}")
+  _check_objectives(config, problems)
   # The search's name and its own settings are the registry's and the search's to check.
   for field, low in (('search_seed', 1), ('final_epochs', 0), ('final_batch_size', 1),
                      ('data_limit', 0)):
@@ -113,3 +113,27 @@ def check_members(members: list[study.Member], n_train: int) -> None:
          'patience is a whole number of epochs >= 0 (0: off)')
     if problems:
       raise UserError(problems[0])
+
+
+def _check_objectives(config: ml_collections.ConfigDict, problems: list[str]) -> None:
+  """One per-epoch metric, or several objectives (with the grid, so far)."""
+  objective = config.objective
+  if isinstance(objective, str) and objective in study.OBJECTIVES:
+    return
+  if not isinstance(objective, str) or not any(c in objective for c in '(,['):
+    problems.append(f'--config.objective={_shown(objective)} is impossible: choose one of '
+                    f"{', '.join(study.OBJECTIVES)}, or several as '(val_accuracy, "
+                    "parameter_count)'")
+    return
+  try:
+    names = [o.name for o in study.objectives(objective)]
+  except UserError as e:
+    problems.append(str(e))
+    return
+  if not any(name in study.OBJECTIVES for name in names):
+    problems.append(f'--config.objective={objective}: name a validation metric too '
+                    f"({', '.join(study.OBJECTIVES)}): it picks the epoch that stands for "
+                    'each member')
+  elif config.get('search', 'grid') != 'grid':
+    problems.append(f'--config.objective={objective}: --search={config.search} ranks by '
+                    'one objective so far; several objectives run with --search=grid')

@@ -194,6 +194,8 @@ def parse(field: str, text: str, sections: dict[str, dict[str, Any]] | None = No
   value = _literal(text)
   if isinstance(value, list):
     value = tuple(value)
+  if field == 'objective' and isinstance(value, tuple):   # several: one text, parsed by
+    return '(' + ', '.join(map(str, value)) + ')'        # core.objective.objectives_of
   if space.has_distribution(field, value):
     if field not in study_lib.MEMBER_FIELDS:
       raise UserError(f'--config.{field}={text}: {field} is one value for the whole run, '

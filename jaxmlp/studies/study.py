@@ -16,7 +16,9 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from jaxmlp.core import costs
 from jaxmlp.core import model as model_lib
+from jaxmlp.core import objective as objective_lib
 from jaxmlp.core import optim
 from jaxmlp.core import train
 from jaxmlp.common.errors import UserError
@@ -38,11 +40,26 @@ FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
                'max_members_per_program')
 # Set in a config file only: structured values with no command-line syntax.
 FILE_ONLY_FIELDS = ('arms', 'reference', 'final_reference')
-OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')
+OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')   # per epoch: one picks a member's epoch
 MATMUL_PRECISIONS = ('float32', 'tensorfloat32', 'bfloat16')
 MEMBER_ARITHMETICS = ('auto', 'alone', 'batched')
 DATA_SOURCES = ('idx', 'tfds')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
+
+
+def objectives(objective: str) -> tuple[objective_lib.Objective, ...]:
+  """The study's objectives: one name, or several as '(val_accuracy, parameter_count)'
+  (each a per-epoch metric or a network's cost, core.costs)."""
+  return objective_lib.objectives_of(objective, (*OBJECTIVES, *costs.COSTS))
+
+
+def tracked_objective(objective: str) -> str:
+  """The metric that picks the epoch standing for each member (the tracker's, the
+  best-epoch's and every single-objective ranking's): the objective itself, or the
+  first per-epoch metric of several."""
+  if objective in OBJECTIVES:
+    return objective
+  return next(o.name for o in objectives(objective) if o.name in OBJECTIVES)
 
 
 def baseline() -> dict[str, Any]:
@@ -195,7 +212,7 @@ class Member:
   @property
   def tracking(self) -> train.Tracking:
     v = self.values
-    return train.Tracking(v['objective'], v['early_stopping_monitor'],
+    return train.Tracking(tracked_objective(v['objective']), v['early_stopping_monitor'],
                           int(v['early_stopping_patience']))
 
   @property

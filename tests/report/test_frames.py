@@ -105,3 +105,33 @@ def test_import_jaxmlp_loads_neither_pandas_nor_jax(tmp_path):
   assert result.stdout.split('\n')[:2] == ['[]', 'True']
   with pytest.raises(AttributeError, match='no attribute'):
     jaxmlp.read_everything   # pylint: disable=pointless-statement
+
+
+def test_read_pareto_ranks_the_configurations_by_their_files(study_dir):
+  """Means over seeds from the result.json files, costs from the layer sizes, and the
+  front by brute-force dominance (maximize accuracy, minimize parameters)."""
+  by_label: dict[str, list[dict]] = {}
+  for (role, _), result in _result_files(study_dir).items():
+    if role != 'final':
+      by_label.setdefault(result['label'], []).append(result)
+  frame = jaxmlp.read_pareto(study_dir, '(val_accuracy, parameter_count)')
+  assert sorted(frame.label) == sorted(by_label)
+  points = {}
+  for row in frame.to_dict('records'):
+    results = by_label[row['label']]
+    accuracy = [r['history']['val_accuracy'][r['best_epoch'] - 1] for r in results]
+    sizes = [784, *results[0]['config']['hidden_sizes'], 10]
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    assert row['seeds'] == len(results)
+    assert row['val_accuracy'] == pytest.approx(sum(accuracy) / len(accuracy), rel=1e-12)
+    assert row['parameter_count'] == count
+    points[row['label']] = (row['val_accuracy'], count)
+  dominated = {a for a, (acc_a, n_a) in points.items() for acc_b, n_b in points.values()
+               if acc_b >= acc_a and n_b <= n_a and (acc_b, n_b) != (acc_a, n_a)}
+  assert set(frame.label[frame.pareto_rank == 0]) == set(points) - dominated
+  assert list(frame.pareto_rank) == sorted(frame.pareto_rank)   # best first
+
+
+def test_read_pareto_refuses_an_unknown_objective_in_one_line(study_dir):
+  with pytest.raises(UserError, match="'size' is not an objective"):
+    jaxmlp.read_pareto(study_dir, '(val_accuracy, size)')

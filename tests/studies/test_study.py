@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from jaxmlp import pipeline
+from jaxmlp.search import registry
 from jaxmlp.studies import checks
 from jaxmlp.studies import study
 from jaxmlp.common.errors import UserError
@@ -134,3 +135,26 @@ def test_values_that_train_as_one_float32_are_refused_before_training():
   with pytest.raises(UserError, match=r'learning_rate=0\.1 names two configurations '
                      r'\(learning_rate=0\.1; learning_rate=0\.10000000000100001\): '):
     study.expand(config)
+
+
+@pytest.mark.parametrize('objective, search, message', [
+    ('(val_accuracy, size)', 'grid', "'size' is not an objective"),
+    ('(val_accuracy, val_accuracy:min)', 'grid', 'val_accuracy is given twice'),
+    ('(parameter_count, flops)', 'grid', 'name a validation metric too'),
+    ('(val_accuracy, parameter_count)', 'hyperband', 'several objectives run with --search=grid'),
+    ('accuracy', 'grid', 'choose one of val_accuracy'),
+])
+def test_objectives_a_study_cannot_rank_by_are_refused_in_one_line(objective, search, message):
+  config = registry.complete(study.load_config('finetune'))
+  config.search, config.objective = search, objective
+  with pytest.raises(UserError, match=message) as error:
+    pipeline.check_study(config, study.training_rows(config))
+  assert '\n' not in str(error.value)
+
+
+def test_several_objectives_track_the_first_validation_metric():
+  assert study.tracked_objective('val_loss') == 'val_loss'
+  assert study.tracked_objective('(parameter_count, val_f1, val_loss)') == 'val_f1'
+  config = study.load_config('finetune')
+  config.objective = '(flops, val_loss)'
+  assert study.expand(config, 1)[0].tracking.objective == 'val_loss'

@@ -1,0 +1,49 @@
+"""A grid study with several objectives: its Pareto front in the report and in
+pareto_front.csv, the same table as jaxmlp.read_pareto, and its members' numbers those
+of the single-objective study (the objectives rank; they do not change training)."""
+
+import subprocess
+import sys
+
+import pandas as pd
+
+import jaxmlp
+from jaxmlp.report import pareto as pareto_report
+
+_RUN = ['--study=baseline', "--config.hidden_sizes=((16,), (64,), (64, 32))", '--seeds=2',
+        '--epochs=1', '--data_limit=600', '--progress=false', '--tensorboard=false']
+OBJECTIVES = '(val_accuracy, parameter_count)'
+
+
+def _launch(cwd, *args):
+  cwd.mkdir()
+  result = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', *_RUN, *args,
+                           '--output_dir=out'], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr
+  return cwd / 'out' / 'baseline'
+
+
+def test_a_multi_objective_grid_reports_its_front(tmp_path):
+  several = _launch(tmp_path / 'several', f'--config.objective={OBJECTIVES}')
+  one = _launch(tmp_path / 'one')
+  front = pd.read_csv(several / pareto_report.FRONT_FILE)
+  expected = jaxmlp.read_pareto(several, OBJECTIVES)
+  pd.testing.assert_frame_equal(front, expected, check_dtype=False)
+  assert len(front) == 3 and front.pareto_rank.min() == 0
+  report = (several / 'report.md').read_text()
+  assert '## Pareto front' in report and 'Hypervolume' in report
+  for label in front.label[front.pareto_rank == 0]:
+    assert f'| {label} |' in report.split('## Pareto front')[1]
+  members = jaxmlp.read_results(several)
+  trained = members[members.role == 'member']
+  ranks = front.set_index('label')
+  assert (trained.pareto_rank.to_numpy() == ranks.pareto_rank[trained.label].to_numpy()).all()
+  assert (trained.val_accuracy == trained.best_val_accuracy).all()
+  assert members[members.role == 'final'].pareto_rank.isna().all()
+  assert 'pareto_rank' not in jaxmlp.read_results(one).columns
+  assert '## Pareto front' not in (one / 'report.md').read_text()
+  assert not (one / pareto_report.FRONT_FILE).exists()
+  for member in (one / 'members').iterdir():   # the same bits
+    assert (member / 'params.msgpack').read_bytes() == (
+        several / 'members' / member.name / 'params.msgpack').read_bytes()
