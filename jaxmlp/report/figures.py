@@ -236,3 +236,33 @@ def confusion(cm_normalized: np.ndarray, title: str, path: Path) -> Path:
   axis.set_ylabel('actual digit')
   axis.set_title(title, fontsize=11)
   return save(fig, path)
+
+
+def pareto_front(frame, names: list[str], title: str, path: Path,
+                 marked: str | None = None) -> Path:
+  """Every configuration (a row of report.pareto.ranked: NAME and NAME_std columns,
+  pareto_rank) in each pair of objectives: the spread over seeds as error bars, the
+  front's configurations joined in the first objective's order, `marked` circled."""
+  pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+  fig, axes = plt.subplots(1, len(pairs), figsize=(6 * len(pairs), 4.5), squeeze=False)
+  front = frame[frame.pareto_rank == 0]
+  for axis, (i, j) in zip(axes[0], pairs):
+    x, y = names[i], names[j]
+    errors = lambda rows, name: np.nan_to_num(rows[f'{name}_std'].to_numpy(float))
+    rest = frame[frame.pareto_rank > 0]
+    axis.errorbar(rest[x], rest[y], xerr=errors(rest, x), yerr=errors(rest, y), fmt='o',
+                  color='#9e9e9e', alpha=0.6, markersize=4, capsize=2, label='dominated')
+    line = front.sort_values(x)
+    axis.plot(line[x], line[y], '-', color='#4c72b0', alpha=0.7)
+    axis.errorbar(front[x], front[y], xerr=errors(front, x), yerr=errors(front, y),
+                  fmt='o', color='#4c72b0', markersize=6, capsize=2, label='Pareto front')
+    chosen = frame[frame.label == marked]
+    if len(chosen):
+      axis.plot(chosen[x], chosen[y], 'o', markersize=14, markerfacecolor='none',
+                markeredgecolor='#d62728', markeredgewidth=2, label="the original's choice")
+    axis.set_xlabel(f'{x} (mean over seeds)')
+    axis.set_ylabel(f'{y} (mean over seeds)')
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+  fig.suptitle(title, fontsize=11)
+  return save(fig, path)

@@ -19,6 +19,7 @@ from jaxmlp.store.records import MemberRecord
 from jaxmlp.studies import study as study_lib
 
 FRONT_FILE = 'pareto_front.csv'
+FIGURE_FILE = 'pareto_front.png'
 # The hypervolume's reference point: past the worst mean of each objective by this
 # share of its range (1 where every configuration has the same value), so the worst
 # configurations still add volume.
@@ -90,6 +91,16 @@ def section(grouped: dict[str, list[MemberRecord]], config, study_dir: Path) -> 
     lines += [f'Hypervolume {pareto.hypervolume(losses_NM, reference):.6g}, against the '
               f'reference point ({", ".join(shown)}): past the worst value of each '
               f'objective by {REFERENCE_MARGIN:.0%} of its range.', '']
+  from jaxmlp.report import figures   # pylint: disable=import-outside-toplevel  (matplotlib)
+  marked = (config.final_reference or {}).get('configuration')
+  figure = figures.pareto_front(frame, names, f'{config.name}: every configuration, its '
+                                'Pareto front joined', study_dir / 'figures' / FIGURE_FILE,
+                                marked=marked)
+  lines += [f'![Pareto front]({figure.relative_to(study_dir)})', '']
+  if marked and marked in set(frame.label):
+    rank = int(frame.pareto_rank[frame.label == marked].iloc[0])
+    lines += [f"The original's choice, {marked}, is "
+              + ('on the front.' if rank == 0 else f'of rank {rank}: dominated.'), '']
   lines += ['| configuration | ' + ' | '.join(names) + ' | crowding distance |',
             '|---|' + '---|' * (len(names) + 1)]
   for row in front.to_dict('records'):

@@ -33,6 +33,8 @@ def test_a_multi_objective_grid_reports_its_front(tmp_path):
   assert len(front) == 3 and front.pareto_rank.min() == 0
   report = (several / 'report.md').read_text()
   assert '## Pareto front' in report and 'Hypervolume' in report
+  assert '![Pareto front](figures/pareto_front.png)' in report
+  assert (several / 'figures' / pareto_report.FIGURE_FILE).stat().st_size > 10_000
   for label in front.label[front.pareto_rank == 0]:
     assert f'| {label} |' in report.split('## Pareto front')[1]
   members = jaxmlp.read_results(several)
