@@ -115,6 +115,9 @@ def check_members(members: list[study.Member], n_train: int) -> None:
       raise UserError(problems[0])
 
 
+MULTI_OBJECTIVE_SEARCHES = ('grid', 'hyperband')
+
+
 def _check_objectives(config: ml_collections.ConfigDict, problems: list[str]) -> None:
   """One per-epoch metric, or several objectives (with the grid, so far)."""
   objective = config.objective
@@ -134,6 +137,7 @@ def _check_objectives(config: ml_collections.ConfigDict, problems: list[str]) ->
     problems.append(f'--config.objective={objective}: name a validation metric too '
                     f"({', '.join(study.OBJECTIVES)}): it picks the epoch that stands for "
                     'each member')
-  elif config.get('search', 'grid') != 'grid':
+  elif config.get('search', 'grid') not in MULTI_OBJECTIVE_SEARCHES:
     problems.append(f'--config.objective={objective}: --search={config.search} ranks by '
-                    'one objective so far; several objectives run with --search=grid')
+                    'one objective so far; several objectives run with --search='
+                    + ' or '.join(MULTI_OBJECTIVE_SEARCHES))

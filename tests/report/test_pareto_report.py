@@ -49,3 +49,19 @@ def test_a_multi_objective_grid_reports_its_front(tmp_path):
   for member in (one / 'members').iterdir():   # the same bits
     assert (member / 'params.msgpack').read_bytes() == (
         several / 'members' / member.name / 'params.msgpack').read_bytes()
+
+
+def test_hyperband_with_several_objectives_reports_the_front_of_its_trials(tmp_path):
+  (tmp_path / 'hb').mkdir()
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxmlp.launch', '--study=finetune', '--search=hyperband',
+       '--config.hyperband.max_epochs=3', '--seeds=1', '--data_limit=600',
+       '--config.final_epochs=0', '--progress=false', '--tensorboard=false',
+       f'--config.objective={OBJECTIVES}', '--output_dir=out'],
+      cwd=tmp_path / 'hb', capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  study_dir = tmp_path / 'hb' / 'out' / 'finetune'
+  front = pd.read_csv(study_dir / pareto_report.FRONT_FILE)
+  assert front.label.str.startswith('trial-').all() and (front.pareto_rank == 0).any()
+  report = (study_dir / 'report.md').read_text()
+  assert '## Pareto front' in report and '## Pareto front' in report.split('Best:')[1]

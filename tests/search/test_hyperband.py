@@ -365,3 +365,41 @@ def test_rejects_bad_arguments():
     _oracle.Oracle(FINETUNE, **dict(kw, factor=1))
   with pytest.raises(TypeError):
     _oracle.Oracle({'x': [1, 0.5]}, **kw)
+
+
+# --- several objectives -----------------------------------------------------------
+
+def test_several_objectives_promote_by_non_dominated_sorting():
+  """Losses (a, constant): dominance is a's order, so the trials and promotions are
+  the single-objective oracle's minimizing a; (a, -a) puts every candidate on one
+  front, and promotion then follows crowding distance, extremes first."""
+  kw = dict(max_epochs=27, factor=3, iterations=1, seed=2, objective_direction='min')
+  single, _ = run_ours(LARGE, hashed_score, **kw)
+  pair, _ = run_ours(LARGE, lambda v, e: (hashed_score(v, e), 7.0), **kw)
+  assert pair.trials == single.trials
+  assert pair.best_trials(5) == single.best_trials(5)
+  traded, _ = run_ours(LARGE, lambda v, e: (hashed_score(v, e), -hashed_score(v, e)), **kw)
+  assert traded.trials != single.trials   # another selection rule, other promotions
+  promoted = [t for t in traded.trials if t.parent_id is not None]
+  assert promoted
+  taken = set()
+  for t in promoted:   # each promotion: an extreme of the candidates left (one front)
+    scores = [traded.score(c.trial_id)[0] for c in traded.trials
+              if c.bracket == t.bracket and c.round == t.round - 1
+              and c.trial_id not in taken]
+    assert traded.score(t.parent_id)[0] in (min(scores), max(scores))
+    taken.add(t.parent_id)
+
+
+def test_several_objectives_fail_on_a_nan_and_round_trip_in_the_state():
+  kw = dict(max_epochs=9, factor=3, iterations=1, seed=3, objective_direction='min')
+  oracle = _oracle.Oracle(LARGE, **kw)
+  first, second = oracle.next_trials()[:2]
+  oracle.report(first.trial_id, (math.nan, 1.0))
+  oracle.report(second.trial_id, (0.5, math.inf))
+  assert oracle.status(first.trial_id) == 'FAILED'
+  assert oracle.status(second.trial_id) == 'COMPLETED'
+  state = json.loads(json.dumps(oracle.state(), allow_nan=False))
+  restored = _oracle.Oracle.from_state(state)
+  assert restored.score(second.trial_id) == (0.5, math.inf)
+  assert math.isnan(restored.score(first.trial_id)[0])

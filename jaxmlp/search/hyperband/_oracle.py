@@ -47,6 +47,10 @@ does not read the last round's results before it starts the next bracket).
 import math
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
+from jaxmlp.core import pareto
+
 from jaxmlp.search.hyperband import _choice
 from jaxmlp.search.hyperband import _schedule
 from jaxmlp.search.hyperband import _state
@@ -101,7 +105,7 @@ class Oracle:
     self._tried_so_far: set[str] = set()
     self._trials: dict[str, Trial] = {}       # creation order
     self._status: dict[str, str] = {}         # RUNNING (pending), COMPLETED, FAILED
-    self._scores: dict[str, float] = {}       # reported trials
+    self._scores: dict[str, float | tuple[float, ...]] = {}   # reported trials
     self._stopped = False
     self._current_iteration = 0
     self._current_bracket = _schedule.num_brackets(max_epochs, factor) - 1
@@ -144,10 +148,8 @@ class Oracle:
   def best_trials(self, num_trials: int = 1) -> list[Trial]:
     """Oracle.get_best_trials: COMPLETED trials by score (stable), best first; if
     fewer than num_trials, the other trials follow in creation order."""
-    ranked = sorted((t for t in self._trials.values()
-                     if self._status[t.trial_id] == COMPLETED),
-                    key=lambda t: self._scores[t.trial_id],
-                    reverse=self.objective_direction == 'max')
+    ranked = [self._trials[t] for t in self._best_first(
+        [t for t in self._trials if self._status[t] == COMPLETED])]
     if len(ranked) < num_trials:
       ranked += [t for t in self._trials.values()
                  if self._status[t.trial_id] != COMPLETED]
@@ -180,7 +182,7 @@ class Oracle:
       batch.append(trial)
     return batch
 
-  def report(self, trial_id: str, score: float) -> None:
+  def report(self, trial_id: str, score: float | Sequence[float]) -> None:
     """A trial finished (COMPLETED) with this score: its best epoch's objective,
     averaged over executions. A NaN score makes it FAILED, as keras_tuner's
     end_trial does: it is never promoted (see the module docstring)."""
@@ -188,9 +190,24 @@ class Oracle:
       raise KeyError(f'no trial {trial_id!r}')
     if self._status[trial_id] != RUNNING:
       raise ValueError(f'trial {trial_id} was already reported')
-    score = float(score)
+    if isinstance(score, (tuple, list)):   # several objectives, as losses
+      score = tuple(float(v) for v in score)
+      failed = any(math.isnan(v) for v in score)
+    else:
+      score = float(score)
+      failed = math.isnan(score)
     self._scores[trial_id] = score
-    self._status[trial_id] = FAILED if math.isnan(score) else COMPLETED
+    self._status[trial_id] = FAILED if failed else COMPLETED
+
+  def _best_first(self, trial_ids: list[str]) -> list[str]:
+    """keras_tuner's order of one score (Python's stable sort, reversed to maximize);
+    several (losses, every one minimized): non-dominated sorting, then crowding
+    distance, as NSGA-II selects (core.pareto)."""
+    if trial_ids and isinstance(self._scores[trial_ids[0]], tuple):
+      order = pareto.best_first(np.array([self._scores[t] for t in trial_ids]))
+      return [trial_ids[k] for k in order]
+    return sorted(trial_ids, key=lambda t: self._scores[t],
+                  reverse=self.objective_direction == 'max')
 
   def state(self) -> dict[str, Any]:
     """The full oracle state, JSON-serializable (strict JSON: no NaN/inf)."""
@@ -234,8 +251,7 @@ class Oracle:
         if pending:
           return _BLOCKED   # their statuses or scores decide what comes next
         if len(candidates) > past_size - round_size:
-          best = sorted(candidates, key=lambda c: self._scores[c],
-                        reverse=self.objective_direction == 'max')[0]
+          best = self._best_first(candidates)[0]
           values = self._trials[best].keras_tuner_values
           values['tuner/trial_id'] = best
           values['tuner/epochs'] = self._epochs(bracket_num, round_num)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxmlp.core import objective as objective_lib
+from jaxmlp.studies import study as study_lib
 from jaxmlp.report import figures
 from jaxmlp.store import folders
 from jaxmlp.report import summaries
@@ -70,20 +71,22 @@ def _schedule_lines(trials, config, stop_reason: str) -> list[str]:
 
 
 def section(trials, best, stop_reason: str, config, study_dir: Path) -> list[str]:
-  """`trials`: hyperband.TrialResult in creation order; `best` the best of them."""
-  rows = _rows(trials, config.objective)
+  """`trials`: hyperband.TrialResult in creation order; `best` the best of them (with
+  several objectives, the first of the oracle's non-dominated order)."""
+  objective = study_lib.tracked_objective(config.objective)
+  rows = _rows(trials, objective)
   _write_csv(rows, study_dir / 'trials.csv')
   figure = figures.configurations(
       [f'{r["trial"]} {r["configuration"]}' for r in rows], np.array([r['score'] for r in rows]),
-      np.array([r['score_std'] for r in rows]), f'best-epoch {config.objective}',
-      f'{config.name}: every Hyperband trial by {config.objective}',
+      np.array([r['score_std'] for r in rows]), f'best-epoch {objective}',
+      f'{config.name}: every Hyperband trial by {objective}',
       study_dir / 'figures' / 'trials.png',
       highlight=f'{best.trial.trial_id} {best.configuration.label}')
   lines = _schedule_lines(trials, config, stop_reason) + [
       f'Best: **{best.configuration.label}** (trial {best.trial.trial_id}, '
-      f'{config.objective} {best.score:.4f}).', '',
+      f'{objective} {best.score:.4f}).', '',
       f'![trials]({figure.relative_to(study_dir)})', '',
-      '| trial | configuration | bracket | round | epochs | ' + config.objective +
+      '| trial | configuration | bracket | round | epochs | ' + objective +
       ' | status | continued from |', '|---|---|---|---|---|---|---|---|']
   for row in rows:
     lines.append(f"| {row['trial']} | {row['configuration']} | {row['bracket']} | "

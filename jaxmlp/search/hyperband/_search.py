@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
+import numpy as np
 
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.data import mnist as data_lib
@@ -23,6 +24,7 @@ from jaxmlp.common import faults
 from jaxmlp.engine import runner
 from jaxmlp.common.errors import UserError
 from jaxmlp.store import records as records_lib
+from jaxmlp.report import pareto as pareto_report
 from jaxmlp.report import summaries
 from jaxmlp.search import base
 from jaxmlp.search.hyperband import _oracle
@@ -35,8 +37,9 @@ class TrialResult:
   trial: _oracle.Trial
   configuration: study_lib.Member     # seed 0's member of the trial's configuration
   records: list[records_lib.MemberRecord]  # per execution (seed)
-  score: float                        # what the oracle was told
+  score: float                        # the (first validation) objective's score
   status: str                         # COMPLETED or FAILED (a NaN score)
+  losses: tuple[float, ...] | None = None   # several objectives: what the oracle was told
 
 
 @dataclasses.dataclass
@@ -63,8 +66,13 @@ class HyperbandOutcome(base.Outcome):
   def report_section(self, config: ml_collections.ConfigDict, study_dir: Path,
                      split: data_lib.Split, *, retrained: bool) -> list[str]:
     del split, retrained   # the final model, if any, has its own section
-    return _report.section(self.trials, self.best_trial, self.stop_reason,
-                                    config, study_dir)
+    lines = _report.section(self.trials, self.best_trial, self.stop_reason, config,
+                            study_dir)
+    if len(study_lib.objectives(config.objective)) > 1:
+      grouped = {t.records[0].label: t.records for t in self.trials
+                 if t.status == 'COMPLETED'}
+      lines += pareto_report.section(grouped, config, study_dir)
+    return lines
 
 
 def _encode(field: str, value) -> Any:
@@ -106,7 +114,8 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
   oracle = _oracle.Oracle(
       space, max_epochs=config.hyperband.max_epochs, factor=config.hyperband.factor,
       iterations=config.hyperband.iterations, seed=config.search_seed,
-      objective_direction=objective_lib.Objective.of(config.objective).keras_tuner_direction)
+      objective_direction=objective_lib.Objective.of(
+          study_lib.tracked_objective(config.objective)).keras_tuner_direction)
   finished: dict[str, TrialResult] = {}
   checkpoints: dict[str, Any] = {}   # the last batch's trial id -> weights its children load
   stop_reason = 'keras_tuner\'s oracle returned STOPPED'
@@ -124,7 +133,8 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
       _train(trials, config, settings, data, by_point, space, finished, checkpoints,
              produced)
     for t in batch:
-      oracle.report(t.trial_id, finished[t.trial_id].score)
+      result = finished[t.trial_id]
+      oracle.report(t.trial_id, result.score if result.losses is None else result.losses)
       finished[t.trial_id].status = oracle.status(t.trial_id)
       faults.passed('trial')
     # A round's parents are all in the batch before it.
@@ -160,7 +170,20 @@ def _train(trials: list[_oracle.Trial], config, settings, data, by_point, space,
   for i, t in enumerate(trials):
     executions = trained[i * config.seeds:(i + 1) * config.seeds]
     records = [record for record, _ in executions]
-    score, _ = summaries.score(records, config.objective)
+    tracked = study_lib.tracked_objective(config.objective)
+    score, _ = summaries.score(records, tracked)
     configuration = by_point[tuple(t.values[f] for f in space)]
-    finished[t.trial_id] = TrialResult(t, configuration, records, score, 'RUNNING')
-    produced[t.trial_id] = executions[_best_execution(records, config.objective)][1]
+    finished[t.trial_id] = TrialResult(t, configuration, records, score, 'RUNNING',
+                                       _losses(records, config.objective))
+    produced[t.trial_id] = executions[_best_execution(records, tracked)][1]
+
+
+def _losses(records: list[records_lib.MemberRecord], objective: str
+            ) -> tuple[float, ...] | None:
+  """Several objectives: the trial's means over executions as losses (maximized ones
+  negated), what the oracle ranks promotions by; one objective: None."""
+  objectives = study_lib.objectives(objective)
+  if len(objectives) == 1:
+    return None
+  return tuple(float(np.mean([pareto_report.objective_value(r, o.name) for r in records]))
+               * (1 if o.minimize else -1) for o in objectives)

@@ -11,13 +11,17 @@ from jaxmlp.search.hyperband import _schedule
 FORMAT = 'jaxmlp.hyperband.Oracle/1'
 
 
-def _encode_score(score: float | None) -> float | str | None:
+def _encode_score(score):
+  if isinstance(score, tuple):   # several objectives
+    return [_encode_score(v) for v in score]
   if score is None or math.isfinite(score):
     return score
   return repr(score)   # 'inf', '-inf', 'nan': strict JSON has no such numbers
 
 
-def _decode_score(score: float | str | None) -> float | None:
+def _decode_score(score):
+  if isinstance(score, list):
+    return tuple(_decode_score(v) for v in score)
   return float(score) if isinstance(score, str) else score
 
 
