@@ -17,10 +17,21 @@ EXPECTED = {  # study -> (configurations, compiled groups)
 
 
 SEARCHED = {'finetune_optuna', 'finetune_pbt', 'finetune_pb2'}   # spaces for --search=optuna, pbt and pb2
+PARETO = {'finetune_pareto'}   # several objectives
 
 
 def test_every_spec_study_has_a_config():
-  assert set(study.available_studies()) == set(EXPECTED) | SEARCHED
+  assert set(study.available_studies()) == set(EXPECTED) | SEARCHED | PARETO
+
+
+def test_the_pareto_study_is_both_widths_by_two_objectives():
+  config = registry.complete(study.load_config('finetune_pareto'))
+  pipeline.check_study(config, study.training_rows(config))
+  members = study.expand(config, 1)
+  assert len(members) == 100 and len(study.group(members)) == 25   # a program a network
+  assert [o.name for o in study.objectives(config.objective)] == ['val_accuracy',
+                                                                   'parameter_count']
+  assert config.final_reference['configuration'] in {m.label for m in members}
 
 
 def test_the_optuna_study_is_a_space_its_search_accepts():
