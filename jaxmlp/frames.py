@@ -16,8 +16,6 @@ from typing import Any
 import pandas as pd
 
 from jaxmlp.common.errors import UserError
-from jaxmlp.core import costs
-from jaxmlp.core import objective as objective_lib
 from jaxmlp.store import records
 from jaxmlp.store import folders
 from jaxmlp.store import run_identity
@@ -164,7 +162,6 @@ def read_history(study_dir: str | Path) -> pd.DataFrame:
   return pd.DataFrame(rows)
 
 
-
 def read_pareto(study_dir: str | Path, objective: str | Sequence[str]) -> pd.DataFrame:
   """One row per configuration the study trained (final models aside), ranked by
   several objectives (`(val_accuracy, parameter_count)`; each may end in :min or :max).
@@ -175,7 +172,7 @@ def read_pareto(study_dir: str | Path, objective: str | Sequence[str]) -> pd.Dat
   the epoch the tracker kept; a configuration with a diverged seed has a NaN mean,
   the worst value. Ranks and distances are core.pareto's, which are Optuna's.
   """
-  objectives = objective_lib.objectives_of(objective, (*study_lib.OBJECTIVES, *costs.COSTS))
+  objectives = study_lib.objectives(objective)
   groups = _by_configuration(_study_members(Path(study_dir)))
   if not groups:
     raise UserError(f'{study_dir} holds no finished member yet: nothing to rank')

@@ -71,10 +71,14 @@ class Objective:
     scores[~np.isfinite(scores)] = np.nan
     return int((np.nanargmin if self.minimize else np.nanargmax)(scores)) + 1
 
+  def loss(self, value):
+    """`value` as a loss, lower better: negated where the objective is maximized
+    (works on arrays too)."""
+    return value if self.minimize else -value
+
   def sort_key(self, score: float) -> tuple[bool, float]:
     """Ascending order is best first; a NaN score (a diverged run) sorts last."""
-    sign = 1 if self.minimize else -1
-    return math.isnan(score), sign * np.nan_to_num(score)
+    return math.isnan(score), self.loss(np.nan_to_num(score))
 
   def best_first(self, items: list, score: Callable[[Any], float]) -> list:
     """`items` by their `score`, best first, NaN last; ties keep their order."""

@@ -33,13 +33,18 @@ class DeviceData(NamedTuple):
 CGROUP_CPU_MAX = Path('/sys/fs/cgroup/cpu.max')  # "QUOTA PERIOD", or "max PERIOD"
 
 
-def usable_cores() -> int:
-  """The cores this process may use: its affinity mask (where the OS has one), and
-  at most a container's CPU quota (cgroup v2, e.g. docker --cpus=2)."""
+def _affinity_cores() -> int:
+  """The cores in this process's affinity mask (where the OS has one)."""
   try:
-    cores = len(os.sched_getaffinity(0))
+    return len(os.sched_getaffinity(0))
   except AttributeError:  # macOS and Windows have no affinity call
-    cores = os.cpu_count() or 1
+    return os.cpu_count() or 1
+
+
+def usable_cores() -> int:
+  """The cores this process may use: its affinity mask, and at most a container's
+  CPU quota (cgroup v2, e.g. docker --cpus=2)."""
+  cores = _affinity_cores()
   try:
     quota, period = CGROUP_CPU_MAX.read_text().split()
     if quota != 'max':
@@ -104,13 +109,7 @@ def cpu_threads() -> int | None:
   if jax.devices()[0].platform != 'cpu':
     return None
   given = _threads_given()
-  if given:
-    size = int(os.environ[given])
-  else:
-    try:
-      size = len(os.sched_getaffinity(0))
-    except AttributeError:
-      size = os.cpu_count() or 1
+  size = int(os.environ[given]) if given else _affinity_cores()   # XLA reads no quota
   return max(size, len(jax.local_devices(backend='cpu')))
 
 

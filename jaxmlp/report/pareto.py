@@ -57,8 +57,7 @@ def ranked(grouped: dict[str, list[MemberRecord]],
 
 def losses(frame: pd.DataFrame, objectives) -> np.ndarray:
   """The frame's objective means as losses (maximized ones negated)."""
-  return np.stack([frame[o.name].to_numpy(np.float64) * (1 if o.minimize else -1)
-                   for o in objectives], axis=1)
+  return np.stack([o.loss(frame[o.name].to_numpy(np.float64)) for o in objectives], axis=1)
 
 
 def reference_point(losses_NM: np.ndarray) -> np.ndarray:
@@ -86,7 +85,7 @@ def section(grouped: dict[str, list[MemberRecord]], config, study_dir: Path) -> 
            f'{FRONT_FILE} and jaxmlp.read_pareto).', '']
   if np.isfinite(losses_NM).all(axis=1).any():
     reference = reference_point(losses_NM)
-    shown = [f'{name} {value * (1 if o.minimize else -1):.6g}'
+    shown = [f'{name} {o.loss(value):.6g}'   # a loss's negation is the value again
              for name, value, o in zip(names, reference, objectives)]
     lines += [f'Hypervolume {pareto.hypervolume(losses_NM, reference):.6g}, against the '
               f'reference point ({", ".join(shown)}): past the worst value of each '

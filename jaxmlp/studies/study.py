@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import itertools
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,9 @@ DATA_SOURCES = ('idx', 'tfds')
 RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'note')
 
 
-def objectives(objective: str) -> tuple[objective_lib.Objective, ...]:
+def objectives(objective: str | Sequence[str]) -> tuple[objective_lib.Objective, ...]:
   """The study's objectives: one name, or several as '(val_accuracy, parameter_count)'
-  (each a per-epoch metric or a network's cost, core.costs)."""
+  or a sequence of names (each a per-epoch metric or a network's cost, core.costs)."""
   return objective_lib.objectives_of(objective, (*OBJECTIVES, *costs.COSTS))
 
 

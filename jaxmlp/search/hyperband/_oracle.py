@@ -50,7 +50,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from jaxmlp.core import pareto
-
 from jaxmlp.search.hyperband import _choice
 from jaxmlp.search.hyperband import _schedule
 from jaxmlp.search.hyperband import _state

@@ -185,5 +185,5 @@ def _losses(records: list[records_lib.MemberRecord], objective: str
   objectives = study_lib.objectives(objective)
   if len(objectives) == 1:
     return None
-  return tuple(float(np.mean([pareto_report.objective_value(r, o.name) for r in records]))
-               * (1 if o.minimize else -1) for o in objectives)
+  return tuple(o.loss(float(np.mean([pareto_report.objective_value(r, o.name)
+                                      for r in records]))) for o in objectives)
