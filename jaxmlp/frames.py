@@ -123,13 +123,14 @@ def read_results(study_dir: str | Path) -> pd.DataFrame:
   members = _study_members(study_dir)
   frame = pd.DataFrame([_result_row(role, folder, record, search_columns)
                         for role, folder, record in members])
-  objectives = _several_objectives(study_dir)
+  objectives, constraints = _several_objectives(study_dir)
   if objectives and len(frame):
     for o in objectives:   # each member's own value (a cost, or its best epoch's metric)
       frame[o.name] = [pareto_report.objective_value(record, o.name)
                        for _, _, record in members]
-    ranks = pareto_report.ranked(_by_configuration(members), objectives)
-    ranks = ranks.set_index('label')[['pareto_rank', 'crowding_distance']]
+    ranks = pareto_report.ranked(_by_configuration(members), objectives, constraints)
+    ranks = ranks.set_index('label')[['pareto_rank', 'crowding_distance']
+                                     + (['violation'] if constraints else [])]
     trained = frame.role != 'final'
     for column in ranks.columns:
       frame[column] = frame.label.map(ranks[column]).where(trained)
@@ -137,16 +138,19 @@ def read_results(study_dir: str | Path) -> pd.DataFrame:
 
 
 def _several_objectives(study_dir: Path):
-  """The objectives of a study run with several (run.json), else None."""
+  """The objectives and constraints of a study run with several (run.json), else
+  (None, ())."""
   if not (study_dir / run_identity.RUN_FILE).is_file():
-    return None
-  objective = (run_identity.read(study_dir).get('config') or {}).get('objective')
+    return None, ()
+  config = run_identity.read(study_dir).get('config') or {}
+  objective = config.get('objective')
   if not isinstance(objective, str) or objective in study_lib.OBJECTIVES:
-    return None
+    return None, ()
   try:
-    return study_lib.objectives(objective)
+    return (study_lib.objectives(objective),
+            study_lib.constraints(config.get('constraints') or ''))
   except UserError:
-    return None
+    return None, ()
 
 
 def read_history(study_dir: str | Path) -> pd.DataFrame:
@@ -162,7 +166,8 @@ def read_history(study_dir: str | Path) -> pd.DataFrame:
   return pd.DataFrame(rows)
 
 
-def read_pareto(study_dir: str | Path, objective: str | Sequence[str]) -> pd.DataFrame:
+def read_pareto(study_dir: str | Path, objective: str | Sequence[str],
+                constraints: str | Sequence[str] = '') -> pd.DataFrame:
   """One row per configuration the study trained (final models aside), ranked by
   several objectives (`(val_accuracy, parameter_count)`; each may end in :min or :max).
 
@@ -171,12 +176,15 @@ def read_pareto(study_dir: str | Path, objective: str | Sequence[str]) -> pd.Dat
   its front); rows in NSGA-II's order, best first. A validation metric is taken at
   the epoch the tracker kept; a configuration with a diverged seed has a NaN mean,
   the worst value. Ranks and distances are core.pareto's, which are Optuna's.
+  `constraints` ('(parameter_count <= 100000,)') add each bounded name's mean,
+  violation and feasible, and rank feasible configurations first (Deb's rules).
   """
   objectives = study_lib.objectives(objective)
+  bounds = study_lib.constraints(constraints)
   groups = _by_configuration(_study_members(Path(study_dir)))
   if not groups:
     raise UserError(f'{study_dir} holds no finished member yet: nothing to rank')
-  return pareto_report.ranked(groups, objectives)
+  return pareto_report.ranked(groups, objectives, bounds)
 
 
 def _by_configuration(members) -> dict[str, list[records.MemberRecord]]:

@@ -163,6 +163,16 @@ def _studies() -> list[tuple[ml_collections.ConfigDict, Path]]:
           for n in names]
 
 
+def _reported(path: Path) -> None:
+  """The report's path; then, for a study whose constraints no configuration
+  satisfies, that news (the command's last line, as it is the study's answer)."""
+  print(f'report: {path}', flush=True)
+  from jaxmlp.report import pareto  # pylint: disable=import-outside-toplevel
+  news = pareto.verdict(path.parent)
+  if news:
+    print(news, flush=True)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
@@ -178,7 +188,7 @@ def main(argv):
                     data_dir=_DATA_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
                     compilation_cache=_COMPILATION_CACHE.value, cpu_devices=_CPU_DEVICES.value,
                     cpu_threads=_CPU_THREADS.value,
-                    on_report=lambda path: print(f'report: {path}', flush=True),
+                    on_report=_reported,
                     progress=_PROGRESS.value, tensorboard=_TENSORBOARD.value,
                     storage=_STORAGE.value, worker_id=_WORKER_ID.value,
                     search_only=_SEARCH_ONLY.value)

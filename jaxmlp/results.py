@@ -32,6 +32,9 @@ _PARETO = flags.DEFINE_string(
     "'(val_accuracy, parameter_count)'; any of val_accuracy, val_loss, val_f1, "
     'parameter_count, flops, each may end in :min or :max. Columns: each objective\'s '
     'mean over seeds (and _std), pareto_rank (0: the front), crowding_distance.')
+_CONSTRAINTS = flags.DEFINE_string(
+    'constraints', '', "With --pareto: bounds, '(parameter_count <= 100000,)'; feasible "
+    'configurations rank first (Deb\'s rules); adds violation and feasible.')
 
 
 def _markdown_cell(value) -> str:
@@ -80,15 +83,17 @@ def table_bytes(frame, fmt: str) -> bytes:
 
 
 def export(study_dir: str, fmt: str, output: str | None = None,
-           history: bool = False, pareto: str | None = None) -> None:
+           history: bool = False, pareto: str | None = None, constraints: str = '') -> None:
   """Writes the study's table to `output`, or to stdout."""
   if history and pareto:
     raise UserError('--history and --pareto are two tables: pass one of them')
+  if constraints and not pareto:
+    raise UserError('--constraints bound a --pareto ranking: pass --pareto=OBJECTIVES too')
   if fmt == 'parquet':
     _require_pyarrow()   # before reading the study: the mistake is the command's
   from jaxmlp import frames   # pandas: loaded only once the flags are good
   if pareto:
-    frame = frames.read_pareto(Path(study_dir), pareto)
+    frame = frames.read_pareto(Path(study_dir), pareto, constraints)
   else:
     frame = (frames.read_history if history else frames.read_results)(Path(study_dir))
   content = table_bytes(frame, fmt)
@@ -107,7 +112,8 @@ def main(argv):
       raise UserError('pass one study folder: python -m jaxmlp.results OUTPUT_DIR/STUDY '
                       '[--format=csv|parquet|markdown] [--output=FILE] [--history | '
                       '--pareto=OBJECTIVES]')
-    export(argv[1], _FORMAT.value, _OUTPUT.value, _HISTORY.value, _PARETO.value)
+    export(argv[1], _FORMAT.value, _OUTPUT.value, _HISTORY.value, _PARETO.value,
+           _CONSTRAINTS.value)
   except UserError as e:
     cli.fail(str(e))
 

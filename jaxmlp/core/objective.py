@@ -4,12 +4,14 @@ Every rule that ranks by the objective (the program's best-epoch tracker, a reco
 best epoch, a configuration's score, the searches' rankings, Optuna's and
 keras_tuner's directions) asks an `Objective` rather than reading the name again.
 Several objectives are written `(val_accuracy, parameter_count)`, each name with its
-direction by name or an explicit `name:min` / `name:max` (`objectives_of`).
+direction by name or an explicit `name:min` / `name:max` (`objectives_of`); bounds on
+them `(parameter_count <= 100000, val_accuracy >= 0.97)` (`constraints_of`).
 """
 
 import dataclasses
 import enum
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -121,3 +123,52 @@ def objectives_of(value: str | Sequence[str], known: Sequence[str]) -> tuple[Obj
       raise UserError(f'--config.objective: {bare} is given twice: name each objective once')
     seen.add(bare)
   return tuple(Objective.of(name) for name in names)
+
+
+_CONSTRAINT = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*(\S+)$')
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraint:
+  """`name <= bound` or `name >= bound`. Its violation is how far a value lies past the
+  bound (<= 0 where it holds: Optuna's constraints_func convention); NaN is +inf."""
+  name: str
+  bound: float
+  at_most: bool   # name <= bound
+
+  def violation(self, value):
+    """Works on arrays too."""
+    value = np.asarray(value, np.float64)
+    gap = value - self.bound if self.at_most else self.bound - value
+    return np.where(np.isnan(gap), np.inf, gap)
+
+  def __str__(self) -> str:
+    return f'{self.name} {"<=" if self.at_most else ">="} {self.bound:g}'
+
+
+def constraints_of(value: str | Sequence[str], known: Sequence[str]
+                   ) -> tuple[Constraint, ...]:
+  """`(parameter_count <= 100000, val_accuracy >= 0.97)` (or a sequence of such
+  texts; '' or () for none), each on a name among `known`; a mistake is one line."""
+  if isinstance(value, str):
+    text = value.strip()
+    if text[:1] in '([' and text[-1:] in ')]':
+      text = text[1:-1]
+    texts = [t.strip().strip('\'"') for t in text.split(',')]
+  else:
+    texts = [str(t).strip() for t in value]
+  out = []
+  for text in [t for t in texts if t]:
+    match = _CONSTRAINT.match(text)
+    try:
+      bound = float(match.group(3)) if match else math.nan
+    except ValueError:
+      bound = math.nan
+    if not match or not math.isfinite(bound):
+      raise UserError(f'--config.constraints: {text!r} is not a bound: write NAME <= NUMBER '
+                      "or NAME >= NUMBER, e.g. '(parameter_count <= 100000,)'")
+    if match.group(1) not in known:
+      raise UserError(f'--config.constraints: {match.group(1)!r} is not a name a constraint '
+                      f'may bound: choose from {", ".join(known)}')
+    out.append(Constraint(match.group(1), bound, match.group(2) == '<='))
+  return tuple(out)

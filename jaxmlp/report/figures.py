@@ -11,6 +11,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import matplotlib.ticker  # pylint: disable=g-import-not-at-top
 import numpy as np
+import pandas as pd
 import seaborn as sns
 
 from jaxmlp.common import numbers
@@ -241,17 +242,23 @@ def confusion(cm_normalized: np.ndarray, title: str, path: Path) -> Path:
 def pareto_front(frame, names: list[str], title: str, path: Path,
                  marked: str | None = None) -> Path:
   """Every configuration (a row of report.pareto.ranked: NAME and NAME_std columns,
-  pareto_rank) in each pair of objectives: the spread over seeds as error bars, the
-  front's configurations joined in the first objective's order, `marked` circled."""
+  pareto_rank, feasible where constrained) in each pair of objectives: the spread
+  over seeds as error bars, infeasible ones as crosses, the front's configurations joined in the first objective's order, `marked` circled."""
   pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
   fig, axes = plt.subplots(1, len(pairs), figsize=(6 * len(pairs), 4.5), squeeze=False)
-  front = frame[frame.pareto_rank == 0]
+  feasible = frame['feasible'] if 'feasible' in frame else pd.Series(True, frame.index)
+  on_front = (frame.pareto_rank == 0) & feasible
+  front = frame[on_front]
   for axis, (i, j) in zip(axes[0], pairs):
     x, y = names[i], names[j]
     errors = lambda rows, name: np.nan_to_num(rows[f'{name}_std'].to_numpy(float))
-    rest = frame[frame.pareto_rank > 0]
+    rest = frame[~on_front & feasible]
     axis.errorbar(rest[x], rest[y], xerr=errors(rest, x), yerr=errors(rest, y), fmt='o',
                   color='#9e9e9e', alpha=0.6, markersize=4, capsize=2, label='dominated')
+    outside = frame[~feasible]
+    if len(outside):
+      axis.plot(outside[x], outside[y], 'x', color='#9e9e9e', alpha=0.6, markersize=5,
+                label='infeasible')
     line = front.sort_values(x)
     axis.plot(line[x], line[y], '-', color='#4c72b0', alpha=0.7)
     axis.errorbar(front[x], front[y], xerr=errors(front, x), yerr=errors(front, y),

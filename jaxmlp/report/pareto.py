@@ -15,6 +15,7 @@ from jaxmlp.core import costs
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.core import pareto
 from jaxmlp.store import folders
+from jaxmlp.store import run_identity
 from jaxmlp.store.records import MemberRecord
 from jaxmlp.studies import study as study_lib
 
@@ -37,22 +38,37 @@ def objective_value(record: MemberRecord, name: str) -> float:
 
 
 def ranked(grouped: dict[str, list[MemberRecord]],
-           objectives: tuple[objective_lib.Objective, ...]) -> pd.DataFrame:
-  """One row per configuration: label, seeds, each objective's mean (and NAME_std),
-  pareto_rank (0: the front), crowding_distance (in its front); NSGA-II's order."""
+           objectives: tuple[objective_lib.Objective, ...],
+           constraints: tuple[objective_lib.Constraint, ...] = ()) -> pd.DataFrame:
+  """One row per configuration: label, seeds, each objective's and bounded name's mean
+  (and NAME_std), pareto_rank (0: the front), crowding_distance (in its front); with
+  constraints, violation (their total, 0 where all hold) and feasible. NSGA-II's
+  order, feasible configurations first (Deb's rules)."""
+  names = list(dict.fromkeys([o.name for o in objectives] + [c.name for c in constraints]))
   rows = []
   for label, members in grouped.items():
     row = dict(label=label, seeds=len(members))
-    for o in objectives:
-      values = np.array([objective_value(m, o.name) for m in members])
-      row[o.name] = float(values.mean())
-      row[f'{o.name}_std'] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
+    for name in names:
+      values = np.array([objective_value(m, name) for m in members])
+      row[name] = float(values.mean())
+      row[f'{name}_std'] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
     rows.append(row)
   frame = pd.DataFrame(rows)
   losses_NM = losses(frame, objectives)
-  frame['pareto_rank'] = pareto.nondominated_ranks(losses_NM)
+  violation_N = None
+  if constraints:
+    violation_N = violation(frame, constraints)
+    frame['violation'] = violation_N
+    frame['feasible'] = violation_N <= 0
+  frame['pareto_rank'] = pareto.nondominated_ranks(losses_NM, violation_N)
   frame['crowding_distance'] = pareto.crowding_by_front(losses_NM, frame['pareto_rank'])
-  return frame.iloc[pareto.best_first(losses_NM)].reset_index(drop=True)
+  return frame.iloc[pareto.best_first(losses_NM, violation_N)].reset_index(drop=True)
+
+
+def violation(frame: pd.DataFrame, constraints) -> np.ndarray:
+  """Each row's total violation of `constraints` (core.pareto.violation's sum)."""
+  return pareto.violation(np.stack(
+      [c.violation(frame[c.name].to_numpy(np.float64)) for c in constraints], axis=1))
 
 
 def losses(frame: pd.DataFrame, objectives) -> np.ndarray:
@@ -68,28 +84,70 @@ def reference_point(losses_NM: np.ndarray) -> np.ndarray:
   return worst + REFERENCE_MARGIN * spread
 
 
+def reference_of(config, frame: pd.DataFrame, objectives) -> np.ndarray | None:
+  """The hypervolume's reference point as losses: --config.hypervolume_reference (in
+  each objective's own units), else REFERENCE_MARGIN past the worst feasible finite
+  means; None where no configuration has a finite, feasible point."""
+  losses_NM = losses(frame, objectives)[_feasible(frame)]
+  if config.get('hypervolume_reference'):
+    return np.array([o.loss(float(v)) for o, v in zip(objectives,
+                                                       config.hypervolume_reference)])
+  if not np.isfinite(losses_NM).all(axis=1).any():
+    return None
+  return reference_point(losses_NM)
+
+
+def _feasible(frame: pd.DataFrame) -> np.ndarray:
+  return (frame['feasible'].to_numpy(bool) if 'feasible' in frame
+          else np.ones(len(frame), dtype=bool))
+
+
+def hypervolume_line(config, frame: pd.DataFrame, objectives) -> str | None:
+  """The front's hypervolume against the reference point, as the report says it."""
+  reference = reference_of(config, frame, objectives)
+  if reference is None:
+    return None
+  volume = pareto.hypervolume(losses(frame, objectives)[_feasible(frame)], reference)
+  shown = ', '.join(f'{o.name} {o.loss(value):.6g}'   # a loss's negation is the value
+                    for value, o in zip(reference, objectives))
+  how = ('--config.hypervolume_reference' if config.get('hypervolume_reference') else
+         f'past the worst value of each objective by {REFERENCE_MARGIN:.0%} of its range')
+  return f'Hypervolume {volume:.6g}, against the reference point ({shown}): {how}.'
+
+
+def infeasible_line(frame: pd.DataFrame, constraints) -> str | None:
+  """Where no configuration satisfies the constraints: says so, and names the one
+  that violates them least (rank 0). None where one does, or there are none."""
+  if not constraints or frame['feasible'].any() or not len(frame):
+    return None
+  least = frame.iloc[0]
+  values = ', '.join(f'{c.name} {least[c.name]:.6g}' for c in constraints)
+  return (f'No configuration satisfies {", ".join(map(str, constraints))}: the one that '
+          f'violates them least is {least.label} ({values}; violation {least.violation:.6g}).')
+
+
 def section(grouped: dict[str, list[MemberRecord]], config, study_dir: Path) -> list[str]:
   """The report's "Pareto front": the front's table, its hypervolume, and
   pareto_front.csv (every configuration, ranked) in the study folder."""
   objectives = study_lib.objectives(config.objective)
-  frame = ranked(grouped, objectives)
+  constraints = study_lib.constraints(config.get('constraints', ''))
+  frame = ranked(grouped, objectives, constraints)
   folders.write_atomic(study_dir / FRONT_FILE, frame.to_csv(index=False).encode())
-  losses_NM = losses(frame, objectives)
-  front = frame[frame.pareto_rank == 0].sort_values(   # the first objective's best first
-      objectives[0].name, ascending=objectives[0].minimize, kind='stable')
+  front = frame[(frame.pareto_rank == 0) & _feasible(frame)].sort_values(
+      objectives[0].name, ascending=objectives[0].minimize, kind='stable')  # 1st's best first
   names = [o.name for o in objectives]
+  bounded = (' that satisfy ' + ', '.join(map(str, constraints))) if constraints else ''
   lines = ['## Pareto front', '',
-           f'{len(front)} of {len(frame)} configurations are on the front of '
+           f'{len(front)} of {len(frame)} configurations{bounded} are on the front of '
            + ', '.join(f'{o.name} ({"min" if o.minimize else "max"})' for o in objectives)
            + ' (means over seeds; every configuration ranked in '
            f'{FRONT_FILE} and jaxmlp.read_pareto).', '']
-  if np.isfinite(losses_NM).all(axis=1).any():
-    reference = reference_point(losses_NM)
-    shown = [f'{name} {o.loss(value):.6g}'   # a loss's negation is the value again
-             for name, value, o in zip(names, reference, objectives)]
-    lines += [f'Hypervolume {pareto.hypervolume(losses_NM, reference):.6g}, against the '
-              f'reference point ({", ".join(shown)}): past the worst value of each '
-              f'objective by {REFERENCE_MARGIN:.0%} of its range.', '']
+  infeasible = infeasible_line(frame, constraints)
+  if infeasible:
+    lines += [f'**{infeasible}**', '']
+  volume = hypervolume_line(config, frame, objectives)
+  if volume:
+    lines += [volume, '']
   from jaxmlp.report import figures   # pylint: disable=import-outside-toplevel  (matplotlib)
   marked = (config.final_reference or {}).get('configuration')
   figure = figures.pareto_front(frame, names, f'{config.name}: every configuration, its '
@@ -107,6 +165,17 @@ def section(grouped: dict[str, list[MemberRecord]], config, study_dir: Path) -> 
     lines.append(f'| {row["label"]} | ' + ' | '.join(cells)
                  + f' | {row["crowding_distance"]:.4g} |')
   return lines + ['']
+
+
+def verdict(study_dir: Path) -> str | None:
+  """The command's last word on a study with constraints that none of its
+  configurations satisfies (run.json's constraints, pareto_front.csv), else None."""
+  path = Path(study_dir) / FRONT_FILE
+  if not path.is_file() or not (Path(study_dir) / run_identity.RUN_FILE).is_file():
+    return None
+  text = (run_identity.read(Path(study_dir)).get('config') or {}).get('constraints') or ''
+  constraints = study_lib.constraints(text)
+  return infeasible_line(pd.read_csv(path), constraints) if constraints else None
 
 
 def _cell(mean: float, std: float) -> str:

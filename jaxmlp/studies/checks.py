@@ -40,9 +40,11 @@ def check_run(config: ml_collections.ConfigDict) -> None:
        'no / or \\')
   need(_whole(config.seeds, 1), 'seeds', 'run at least 1 seed (--seeds=N)')
   _check_objectives(config, problems)
+  if not problems:
+    _check_constraints(config, problems)
   # The search's name and its own settings are the registry's and the search's to check.
   for field, low in (('search_seed', 1), ('final_epochs', 0), ('final_batch_size', 1),
-                     ('data_limit', 0)):
+                     ('final_front_size', 1), ('data_limit', 0)):
     need(_whole(config[field], low), field, f'{field} must be a whole number >= {low}')
   need(_number(config.validation_split) and 0 < config.validation_split < 1,
        'validation_split', 'the validation fraction must be in (0, 1)')
@@ -141,3 +143,26 @@ def _check_objectives(config: ml_collections.ConfigDict, problems: list[str]) ->
     problems.append(f'--config.objective={objective}: --search={config.search} ranks by '
                     'one objective so far; several objectives run with --search='
                     + ' or '.join(MULTI_OBJECTIVE_SEARCHES))
+  reference = config.get('hypervolume_reference', ())
+  if reference and len(reference) != len(names):
+    problems.append(f'--config.hypervolume_reference={_shown(reference)} is impossible: give '
+                    f'one value per objective, {len(names)} ({", ".join(names)})')
+
+
+def _check_constraints(config: ml_collections.ConfigDict, problems: list[str]) -> None:
+  """Bounds on known names, on a study of several objectives (feasibility ranks
+  before Pareto dominance, and one objective has no Pareto ranking to put it in)."""
+  text = config.get('constraints', '')
+  if not isinstance(text, str):
+    problems.append(f'--config.constraints={_shown(text)} is impossible: give bounds as '
+                    "'(parameter_count <= 100000,)'")
+    return
+  try:
+    bounds = study.constraints(text)
+  except UserError as e:
+    problems.append(str(e))
+    return
+  if bounds and len(study.objectives(config.objective)) == 1:
+    problems.append(f'--config.constraints={text}: constraints rank with several objectives: '
+                    f"give --config.objective='({config.objective}, parameter_count)' or "
+                    'drop the constraints')

@@ -191,11 +191,15 @@ def parse(field: str, text: str, sections: dict[str, dict[str, Any]] | None = No
   if field in study_lib.FILE_ONLY_FIELDS:
     raise UserError(f'--config.{field} is set in the study file only: copy the file from '
                     'configs/, edit it and pass --study=PATH.py')
+  if field == 'constraints':   # one text, parsed by core.objective.constraints_of
+    return text.strip()
   value = _literal(text)
   if isinstance(value, list):
     value = tuple(value)
   if field == 'objective' and isinstance(value, tuple):   # several: one text, parsed by
     return '(' + ', '.join(map(str, value)) + ')'        # core.objective.objectives_of
+  if field == 'hypervolume_reference':   # one point, not a sweep axis
+    return () if value == () else _numbers(field, value, text)
   if space.has_distribution(field, value):
     if field not in study_lib.MEMBER_FIELDS:
       raise UserError(f'--config.{field}={text}: {field} is one value for the whole run, '

@@ -32,8 +32,9 @@ MEMBER_FIELDS = HPARAM_FIELDS + ('hidden_sizes', 'kernel_init', 'optimizer', 'ba
                                  'shuffle', 'epochs', 'early_stopping_monitor',
                                  'early_stopping_patience')
 # One value for the whole run; they change what trains or how it is measured.
-RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'search', 'search_seed',
-              'final_epochs', 'final_batch_size', 'final_shuffle', 'matmul_precision',
+RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'constraints', 'search',
+              'search_seed', 'final_epochs', 'final_front_size', 'final_batch_size',
+              'final_shuffle', 'matmul_precision',
               'member_arithmetic', 'data_source', 'data_limit', 'data_checksums')
 # May change between reruns of one run: what the report shows, how programs are cut.
 # (A search's own such settings: its Setting(free=True).)
@@ -52,6 +53,12 @@ def objectives(objective: str | Sequence[str]) -> tuple[objective_lib.Objective,
   """The study's objectives: one name, or several as '(val_accuracy, parameter_count)'
   or a sequence of names (each a per-epoch metric or a network's cost, core.costs)."""
   return objective_lib.objectives_of(objective, (*OBJECTIVES, *costs.COSTS))
+
+
+def constraints(value: str | Sequence[str]) -> tuple[objective_lib.Constraint, ...]:
+  """The study's bounds, '(parameter_count <= 100000, val_accuracy >= 0.97)', each on a
+  per-epoch metric or a cost; '' for none."""
+  return objective_lib.constraints_of(value, (*OBJECTIVES, *costs.COSTS))
 
 
 def tracked_objective(objective: str) -> str:
@@ -90,7 +97,12 @@ def baseline() -> dict[str, Any]:
       reference=(),                  # the original's reported results, see reference_for
       max_members_per_program=0,     # 0: as many as fit in device memory
       objective='val_accuracy',      # or val_loss, val_f1: ranks configurations by the
-                                     # best epoch (mean over seeds); its weights are kept
+                                     # best epoch (mean over seeds); its weights are kept;
+                                     # several, '(val_accuracy, parameter_count)', rank
+                                     # by Pareto dominance (core/pareto.py)
+      constraints='',                # '(parameter_count <= 100000,)': feasible first
+      hypervolume_reference=(),      # the report's hypervolume reference point, one
+                                     # value per objective (): 10% past the worst
       early_stopping_monitor='val_loss',
       early_stopping_patience=0,     # Keras EarlyStopping; 0: never stop early
       search='grid',                 # which search runs the study (search/registry.py);
@@ -99,6 +111,8 @@ def baseline() -> dict[str, Any]:
       final_epochs=0,                # > 0: retrain the best configuration this long,
       final_batch_size=32,           # at Keras' default batch size,
       final_shuffle=True,            # shuffled, as the original's last fit
+      final_front_size=5,            # several objectives: retrain at most this many of
+                                     # the front, spread by crowding distance
       final_reference={},            # the original's numbers for its final model
       confusion_matrix=False,        # report the best model's confusion matrix
       matmul_precision='float32',    # float32 reproduces Keras; the others trade it for speed

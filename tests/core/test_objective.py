@@ -40,3 +40,26 @@ def test_a_mistake_is_one_line_naming_it(value, says):
   with pytest.raises(UserError, match=says) as raised:
     objective_lib.objectives_of(value, KNOWN)
   assert '\n' not in str(raised.value)
+
+
+def test_constraints_parse_into_bounds_whose_violation_is_optunas():
+  known = ('val_accuracy', 'parameter_count')
+  bounds = objective_lib.constraints_of('(parameter_count <= 1e5, val_accuracy>=0.97)', known)
+  assert [str(b) for b in bounds] == ['parameter_count <= 100000', 'val_accuracy >= 0.97']
+  assert float(bounds[0].violation(120_000)) == 20_000
+  assert float(bounds[0].violation(80_000)) == -20_000   # <= 0: holds
+  assert float(bounds[1].violation(0.95)) == pytest.approx(0.02)
+  assert float(bounds[1].violation(float('nan'))) == float('inf')
+  assert objective_lib.constraints_of('', known) == ()
+  assert objective_lib.constraints_of(['parameter_count <= 5'], known)[0].bound == 5
+
+
+@pytest.mark.parametrize('text, words', [
+    ('(flops <= 10,)', "'flops' is not a name a constraint may bound"),
+    ('(parameter_count < 10,)', 'is not a bound: write NAME <= NUMBER'),
+    ('(parameter_count <= ten,)', 'is not a bound'),
+    ('(parameter_count <= inf,)', 'is not a bound'),
+])
+def test_a_bad_constraint_is_one_line(text, words):
+  with pytest.raises(UserError, match=words):
+    objective_lib.constraints_of(text, ('val_accuracy', 'parameter_count'))

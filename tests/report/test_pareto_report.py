@@ -65,3 +65,27 @@ def test_hyperband_with_several_objectives_reports_the_front_of_its_trials(tmp_p
   assert front.label.str.startswith('trial-').all() and (front.pareto_rank == 0).any()
   report = (study_dir / 'report.md').read_text()
   assert '## Pareto front' in report and '## Pareto front' in report.split('Best:')[1]
+
+
+def test_a_constraint_no_configuration_meets_is_said_last(tmp_path):
+  (tmp_path / 'bound').mkdir()
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxmlp.launch', *_RUN, '--seeds=1',
+       f'--config.objective={OBJECTIVES}', "--config.constraints=(parameter_count <= 100,)",
+       '--output_dir=out'], cwd=tmp_path / 'bound', capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode == 0, result.stderr
+  study = tmp_path / 'bound' / 'out' / 'baseline'
+  last = result.stdout.strip().splitlines()[-1]
+  assert last.startswith('No configuration satisfies parameter_count <= 100: the one that '
+                         'violates them least is hidden_sizes=16 (parameter_count 12730;'), last
+  front = pd.read_csv(study / pareto_report.FRONT_FILE)
+  assert not front.feasible.any()
+  assert list(front.label) == ['hidden_sizes=16', 'hidden_sizes=64', 'hidden_sizes=64x32']
+  assert list(front.pareto_rank) == [0, 1, 2]   # by violation alone, as Optuna
+  assert 'No configuration satisfies' in (study / 'report.md').read_text()
+  # After the fact, a bound the smallest network meets: it alone is feasible.
+  bounded = jaxmlp.read_pareto(study, OBJECTIVES, '(parameter_count <= 20000,)')
+  assert list(bounded.feasible) == [True, False, False]
+  assert list(bounded.violation) == [0, 50890 - 20000, 52650 - 20000]
+  assert 'violation' in jaxmlp.read_results(study).columns

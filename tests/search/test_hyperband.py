@@ -403,3 +403,23 @@ def test_several_objectives_fail_on_a_nan_and_round_trip_in_the_state():
   restored = _oracle.Oracle.from_state(state)
   assert restored.score(second.trial_id) == (0.5, math.inf)
   assert math.isnan(restored.score(first.trial_id)[0])
+
+
+def test_constraints_put_feasible_trials_first_and_round_trip():
+  """Deb's rules: a feasible trial beats every infeasible one, whatever its losses;
+  between infeasible ones the smaller violation wins."""
+  kw = dict(max_epochs=9, factor=3, iterations=1, seed=3, objective_direction='min')
+  oracle = _oracle.Oracle(LARGE, **kw)
+  batch = oracle.next_trials()
+  violations = {}
+  for k, t in enumerate(batch):   # the best losses go with the largest violations
+    violations[t.trial_id] = float(max(0, len(batch) - 3 - k))
+    oracle.report(t.trial_id, (float(k), -float(k)), violations[t.trial_id])
+  ranked = oracle.best_trials(len(batch))
+  feasible = [t.trial_id for t in ranked if violations[t.trial_id] == 0]
+  assert [t.trial_id for t in ranked[:len(feasible)]] == feasible
+  rest = [violations[t.trial_id] for t in ranked[len(feasible):]]
+  assert rest == sorted(rest) and rest[0] > 0
+  state = json.loads(json.dumps(oracle.state(), allow_nan=False))
+  restored = _oracle.Oracle.from_state(state)
+  assert restored.best_trials(len(batch)) == ranked

@@ -163,6 +163,27 @@ def test_objectives_a_study_cannot_rank_by_are_refused_in_one_line(objective, se
   assert '\n' not in str(error.value)
 
 
+@pytest.mark.parametrize('objective, field, value, message', [
+    ('(val_accuracy, parameter_count)', 'constraints', '(size <= 10,)',
+     "'size' is not a name a constraint may bound"),
+    ('(val_accuracy, parameter_count)', 'constraints', '(parameter_count = 10,)',
+     'is not a bound: write NAME <= NUMBER'),
+    ('val_accuracy', 'constraints', '(parameter_count <= 10,)',
+     'constraints rank with several objectives'),
+    ('(val_accuracy, parameter_count)', 'hypervolume_reference', (0.9,),
+     'give one value per objective, 2'),
+    ('(val_accuracy, parameter_count)', 'final_front_size', 0,
+     'final_front_size must be a whole number >= 1'),
+])
+def test_bounds_and_references_that_do_not_fit_are_refused_in_one_line(
+    objective, field, value, message):
+  config = registry.complete(study.load_config('finetune'))
+  config.objective, config[field] = objective, value
+  with pytest.raises(UserError, match=message) as error:
+    pipeline.check_study(config, study.training_rows(config))
+  assert '\n' not in str(error.value)
+
+
 def test_several_objectives_track_the_first_validation_metric():
   assert study.tracked_objective('val_loss') == 'val_loss'
   assert study.tracked_objective('(parameter_count, val_f1, val_loss)') == 'val_f1'

@@ -105,6 +105,7 @@ class Oracle:
     self._trials: dict[str, Trial] = {}       # creation order
     self._status: dict[str, str] = {}         # RUNNING (pending), COMPLETED, FAILED
     self._scores: dict[str, float | tuple[float, ...]] = {}   # reported trials
+    self._violations: dict[str, float] = {}   # constrained trials' total violation
     self._stopped = False
     self._current_iteration = 0
     self._current_bracket = _schedule.num_brackets(max_epochs, factor) - 1
@@ -181,10 +182,12 @@ class Oracle:
       batch.append(trial)
     return batch
 
-  def report(self, trial_id: str, score: float | Sequence[float]) -> None:
+  def report(self, trial_id: str, score: float | Sequence[float],
+             violation: float | None = None) -> None:
     """A trial finished (COMPLETED) with this score: its best epoch's objective,
     averaged over executions. A NaN score makes it FAILED, as keras_tuner's
-    end_trial does: it is never promoted (see the module docstring)."""
+    end_trial does: it is never promoted (see the module docstring). Several
+    objectives may come with the constraints' total `violation` (<= 0: feasible)."""
     if trial_id not in self._status:
       raise KeyError(f'no trial {trial_id!r}')
     if self._status[trial_id] != RUNNING:
@@ -196,6 +199,8 @@ class Oracle:
       score = float(score)
       failed = math.isnan(score)
     self._scores[trial_id] = score
+    if violation is not None:
+      self._violations[trial_id] = float(violation)
     self._status[trial_id] = FAILED if failed else COMPLETED
 
   def _best_first(self, trial_ids: list[str]) -> list[str]:
@@ -203,7 +208,9 @@ class Oracle:
     several (losses, every one minimized): non-dominated sorting, then crowding
     distance, as NSGA-II selects (core.pareto)."""
     if trial_ids and isinstance(self._scores[trial_ids[0]], tuple):
-      order = pareto.best_first(np.array([self._scores[t] for t in trial_ids]))
+      violation = ([self._violations.get(t, 0.0) for t in trial_ids]
+                   if self._violations else None)   # feasible first: Deb's rules
+      order = pareto.best_first(np.array([self._scores[t] for t in trial_ids]), violation)
       return [trial_ids[k] for k in order]
     return sorted(trial_ids, key=lambda t: self._scores[t],
                   reverse=self.objective_direction == 'max')

@@ -40,6 +40,7 @@ class TrialResult:
   score: float                        # the (first validation) objective's score
   status: str                         # COMPLETED or FAILED (a NaN score)
   losses: tuple[float, ...] | None = None   # several objectives: what the oracle was told
+  violation: float | None = None   # constraints' total over the executions' means
 
 
 @dataclasses.dataclass
@@ -134,7 +135,8 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
              produced)
     for t in batch:
       result = finished[t.trial_id]
-      oracle.report(t.trial_id, result.score if result.losses is None else result.losses)
+      oracle.report(t.trial_id, result.score if result.losses is None else result.losses,
+                    result.violation)
       finished[t.trial_id].status = oracle.status(t.trial_id)
       faults.passed('trial')
     # A round's parents are all in the batch before it.
@@ -174,7 +176,8 @@ def _train(trials: list[_oracle.Trial], config, settings, data, by_point, space,
     score, _ = summaries.score(records, tracked)
     configuration = by_point[tuple(t.values[f] for f in space)]
     finished[t.trial_id] = TrialResult(t, configuration, records, score, 'RUNNING',
-                                       _losses(records, config.objective))
+                                       _losses(records, config.objective),
+                                       _violation(records, config.constraints))
     produced[t.trial_id] = executions[_best_execution(records, tracked)][1]
 
 
@@ -187,3 +190,14 @@ def _losses(records: list[records_lib.MemberRecord], objective: str
     return None
   return tuple(o.loss(float(np.mean([pareto_report.objective_value(r, o.name)
                                       for r in records]))) for o in objectives)
+
+
+def _violation(records: list[records_lib.MemberRecord], constraints: str) -> float | None:
+  """The constraints' total violation by the trial's means over executions (what
+  feasibility is judged by); None without constraints."""
+  bounds = study_lib.constraints(constraints)
+  if not bounds:
+    return None
+  return float(sum(np.clip(c.violation(np.mean([pareto_report.objective_value(r, c.name)
+                                                for r in records])), 0, None)
+                   for c in bounds))

@@ -44,7 +44,9 @@ def state_of(oracle) -> dict[str, Any]:
       'current_iteration': oracle._current_iteration,
       'stopped': oracle._stopped,
       'trials': [dict(dataclasses.asdict(t), status=oracle._status[t.trial_id],
-                      score=_encode_score(oracle._scores.get(t.trial_id)))
+                      score=_encode_score(oracle._scores.get(t.trial_id)),
+                      **({'violation': _encode_score(oracle._violations[t.trial_id])}
+                         if t.trial_id in oracle._violations else {}))
                  for t in oracle._trials.values()],
   }
 
@@ -71,6 +73,8 @@ def restore(oracle, state: Mapping[str, Any]) -> None:
   for t in state['trials']:
     t = dict(t)
     status, score = t.pop('status'), _decode_score(t.pop('score'))
+    if 'violation' in t:   # only a constrained study's trials carry one
+      oracle._violations[t['trial_id']] = _decode_score(t.pop('violation'))
     trial = _schedule.Trial(**t)
     oracle._trials[trial.trial_id] = trial
     oracle._status[trial.trial_id] = status
