@@ -9,6 +9,13 @@ named by the member's folder (`members/l2=0.1__seed0`, `trials/trial-0007__seed7
 metric per epoch. The step is the epoch, 1-based, counted from the start of the
 member's lineage, so a continued Hyperband trial goes on from its parent's step.
 
+A study of several objectives (`(val_accuracy, parameter_count)`) also lists each as
+a metric `objective/NAME`, and a member's run ends with its value of each, as the
+Pareto front ranks it (report.pareto.objective_value: a validation metric at the
+epoch the tracker kept, or the network's exact cost), so the HParams view compares
+members by every objective. A study of one objective writes none: its best epoch is
+already the metric's scalars.
+
 Only process 0 writes. Each run's events are buffered and flushed once per epoch, after
 the epoch's host-side bookkeeping; a rerun after a kill purges what a run had logged
 past the epoch it resumes from (tensorboardX's purge_step), so no step appears twice.
@@ -21,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from jaxmlp.report import pareto
+from jaxmlp.store import folders
+from jaxmlp.store.records import MemberRecord
 from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
 
@@ -35,6 +45,8 @@ TEST_TAGS = {'test_loss': 'test/loss', 'test_accuracy': 'test/accuracy',
 # first.
 HEADLINE_FIELDS = ('optimizer', 'learning_rate', 'batch_size', 'hidden_sizes')
 SUCCESS, FAILURE, UNKNOWN = 'STATUS_SUCCESS', 'STATUS_FAILURE', 'STATUS_UNKNOWN'
+# A study of several objectives: each objective's tag is this and its name.
+OBJECTIVE_PREFIX = 'objective/'
 
 
 def hparam_value(value: Any) -> str | float | bool:
@@ -155,11 +167,13 @@ class Run:
 
 
 class Board:
-  """A study's TensorBoard folder; inert (writes nothing) where `enabled` is false."""
+  """A study's TensorBoard folder; inert (writes nothing) where `enabled` is false.
+  `objectives`: a study of several objectives' names (empty for one objective)."""
 
-  def __init__(self, study_dir: Path, enabled: bool, fields: tuple[str, ...] = ()):
+  def __init__(self, study_dir: Path, enabled: bool, fields: tuple[str, ...] = (),
+               objectives: tuple[str, ...] = ()):
     self.root, self.enabled, self.fields = study_dir / FOLDER, enabled, fields
-    self.study_dir = study_dir
+    self.study_dir, self.objectives = study_dir, objectives
     self.seconds = 0.0   # spent writing, for the benchmark's overhead figure
 
   @classmethod
@@ -167,7 +181,8 @@ class Board:
     """The study's board, its experiment written: over every configuration the
     study's config names (its arms, sweep axes and distributions), and the seed."""
     members = study_lib.expand(config, 1)
-    board = cls(study_dir, enabled, study_fields(members))
+    names = tuple(o.name for o in study_lib.objectives(config.objective))
+    board = cls(study_dir, enabled, study_fields(members), names if len(names) > 1 else ())
     board.write_experiment(members, {'seed': [0.0, float(max(config.seeds - 1, 0))]})
     return board
 
@@ -189,7 +204,8 @@ class Board:
     writer = SummaryWriter(str(self.root))
     try:
       writer.file_writer.add_summary(experiment_summary(
-          hparams, list(EPOCH_TAGS.values()) + list(TEST_TAGS.values())))
+          hparams, list(EPOCH_TAGS.values()) + list(TEST_TAGS.values()) +
+          [OBJECTIVE_PREFIX + name for name in self.objectives]))
     finally:
       writer.close()
     self.seconds += time.perf_counter() - started
@@ -222,13 +238,25 @@ class Board:
         run.flush()
     self.seconds += time.perf_counter() - started
 
+  def objective_values(self, record: MemberRecord | None) -> dict[str, float]:
+    """A member's scalar of each of a study of several objectives' objectives, by tag;
+    none where it kept no epoch (diverged): the HParams table leaves the cell empty
+    rather than sort a NaN among the values."""
+    if record is None or not self.objectives:
+      return {}
+    values = {OBJECTIVE_PREFIX + name: pareto.objective_value(record, name)
+              for name in self.objectives}
+    return {tag: value for tag, value in values.items() if not np.isnan(value)}
+
   def finish(self, run: Run | None, step: int, test: dict[str, float | None],
-             status: str = SUCCESS) -> None:
-    """A member's end: its test scores (where it has them), its status; closed."""
+             status: str = SUCCESS, record: MemberRecord | None = None) -> None:
+    """A member's end: its test scores (where it has them), its objectives' values
+    (from its `record`, in a study of several), its status; closed."""
     if run is None:
       return
     started = time.perf_counter()
     run.scalars(step, {TEST_TAGS[k]: v for k, v in test.items() if v is not None})
+    run.scalars(step, self.objective_values(record))
     run.end(status)
     run.close()
     self.seconds += time.perf_counter() - started
@@ -259,9 +287,16 @@ class GroupRuns:
     self.board.epoch([self.runs[k] for k in rows], step, metrics)
 
   def finish(self, k: int, epochs_trained: int, test: dict[str, float | None]) -> None:
-    """Member k is written: its test scores at its last step, its session ended."""
-    if self.board is not None:
-      self.board.finish(self.runs.pop(k, None), self.first_epoch + epochs_trained, test)
+    """Member k is written: its test scores at its last step, its session ended. In a
+    study of several objectives, their values come from the record just written in
+    its folder: its whole history, where this process saw only the epochs since a
+    resumed checkpoint."""
+    if self.board is None:
+      return
+    run = self.runs.pop(k, None)
+    record = (folders.read_member(self.dirs[k])
+              if run is not None and self.board.objectives else None)
+    self.board.finish(run, self.first_epoch + epochs_trained, test, record=record)
 
   def close(self) -> None:
     """Whatever is still open (a stop or an error cut the programs short)."""

@@ -15,6 +15,16 @@ from tensorboard.plugins.hparams import metadata
 from jaxmlp.report import tensorboard
 
 _FOLDERS = ('members', 'trials', 'final')
+# A tiny grid of several objectives: per-epoch metric, both costs.
+_OBJECTIVES = ('val_accuracy', 'parameter_count', 'flops')
+_SEVERAL = ['--study=baseline', "--config.hidden_sizes=((8, 4), (16,))", '--seeds=1',
+            '--epochs=2', '--data_limit=600', '--progress=false',
+            f'--config.objective=({", ".join(_OBJECTIVES)})', '--output_dir=out']
+# Written out by hand, not by core.costs: weights and biases of 784 -> hidden -> 10.
+_COSTS = {(8, 4): dict(parameter_count=784 * 8 + 8 + 8 * 4 + 4 + 4 * 10 + 10,
+                       flops=2 * (784 * 8 + 8 * 4 + 4 * 10)),
+          (16,): dict(parameter_count=784 * 16 + 16 + 16 * 10 + 10,
+                      flops=2 * (784 * 16 + 16 * 10))}
 
 
 @pytest.fixture
@@ -24,6 +34,17 @@ def board(tiny_study_dir):
       str(tiny_study_dir / tensorboard.FOLDER))
   multiplexer.Reload()
   return tiny_study_dir, multiplexer
+
+
+def _objective_tags(multiplexer) -> tuple[set[str], dict[str, set[str]]]:
+  """(the experiment's objective/ metrics, run -> its objective/ scalars)."""
+  content = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+  experiment = metadata.parse_experiment_plugin_data(content['.'][metadata.EXPERIMENT_TAG])
+  listed = {m.name.tag for m in experiment.metric_infos
+            if m.name.tag.startswith(tensorboard.OBJECTIVE_PREFIX)}
+  return listed, {run: {t for t in tags['scalars']
+                        if t.startswith(tensorboard.OBJECTIVE_PREFIX)}
+                  for run, tags in multiplexer.Runs().items()}
 
 
 def _members(study_dir: Path) -> dict[str, dict]:
@@ -95,3 +116,35 @@ def test_tensorboard_false_writes_nothing(tmp_path):
   assert board.open(tmp_path / 'm', {}, 1) is None
   board.epoch([None], 1, {'val_loss': np.zeros(1)})
   assert not (tmp_path / tensorboard.FOLDER).exists()
+
+
+def test_one_objective_writes_no_objective_scalars(board):
+  _, multiplexer = board
+  listed, scalars = _objective_tags(multiplexer)
+  assert not listed and not any(scalars.values())
+
+
+def test_several_objectives_each_a_metric_with_each_members_value(tmp_path):
+  result = subprocess.run([sys.executable, '-m', 'jaxmlp.launch', *_SEVERAL], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  study_dir = tmp_path / 'out' / 'baseline'
+  multiplexer = event_multiplexer.EventMultiplexer().AddRunsFromDirectory(
+      str(study_dir / tensorboard.FOLDER))
+  multiplexer.Reload()
+  listed, scalars = _objective_tags(multiplexer)
+  tags = {tensorboard.OBJECTIVE_PREFIX + name for name in _OBJECTIVES}
+  assert listed == tags
+  members = _members(study_dir)
+  assert len(members) == 2 and set(scalars) == {'.', *members}
+  for run, record in members.items():
+    assert scalars[run] == tags, run
+    logged = {name: multiplexer.Scalars(run, tensorboard.OBJECTIVE_PREFIX + name)
+              for name in _OBJECTIVES}
+    assert all(len(events) == 1 and events[0].step == record['epochs_trained']
+               for events in logged.values()), run
+    best = record['best_epoch']
+    expected = dict(_COSTS[tuple(record['config']['hidden_sizes'])],
+                    val_accuracy=record['history']['val_accuracy'][best - 1])
+    for name, (event,) in logged.items():
+      assert np.float32(event.value) == np.float32(expected[name]), (run, name)
