@@ -180,6 +180,6 @@ def verdict(study_dir: Path) -> str | None:
 
 def _cell(mean: float, std: float) -> str:
   """A cost (the same for every seed) as a whole number; a metric as mean ± std."""
-  if float(mean).is_integer() and not std:   # std: NaN (one seed) or 0
+  if float(mean).is_integer() and (np.isnan(std) or std == 0):   # NaN: one seed
     return f'{int(mean):,}'
   return f'{mean:.4f}' + ('' if np.isnan(std) else f' ± {std:.4f}')

@@ -47,6 +47,7 @@ class OptunaTrial:
   worker: str
   state: str | None = None    # optuna's TrialState name, once told
   value: float | None = None  # what the study was told (None if not finite)
+  values: list[float] | None = None   # several objectives: what the study was told
 
 
 def best_epoch(history: History, objective: str) -> int | None:
@@ -100,6 +101,7 @@ class MemberRecord:
                   config=self.config, history=self.history,
                   epochs_trained=self.epochs_trained, best_epoch=self.best_epoch,
                   worker=t.worker, diverged=self.diverged, state=t.state, value=t.value,
+                  **({} if t.values is None else dict(values=t.values)),
                   version=self.version)
     r = self.run
     return dict(head, config=self.config, history=self.history, test_loss=r.test_loss,

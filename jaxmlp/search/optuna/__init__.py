@@ -9,11 +9,16 @@ They import Optuna (a second to import) when the search runs, not for --help.
 import ml_collections
 
 from jaxmlp.common import numbers
+from jaxmlp.common.errors import UserError
 from jaxmlp.search import base
 from jaxmlp.studies import study as study_lib
 
-SAMPLERS = ('tpe', 'random', 'cmaes', 'qmc')
+SAMPLERS = ('tpe', 'random', 'cmaes', 'qmc', 'nsga2', 'nsga3', 'gp')
 PRUNERS = ('none', 'median', 'successive_halving', 'hyperband')
+# Those Optuna's samplers that take several objectives; the pruners that prune them
+# here (successive halving by Pareto rank, in the program: _pareto_rungs).
+MULTI_OBJECTIVE_SAMPLERS = ('tpe', 'random', 'qmc', 'nsga2', 'nsga3', 'gp')
+MULTI_OBJECTIVE_PRUNERS = ('successive_halving', 'none')
 
 
 class OptunaSearch(base.Search):
@@ -41,6 +46,8 @@ class OptunaSearch(base.Search):
     from jaxmlp.search.optuna import _space  # pylint: disable=import-outside-toplevel
     # A trial's members are checked as it is asked; the space at its edges here.
     _space.validate_space(config, rows)
+    if len(study_lib.objectives(config.objective)) > 1:
+      _check_several_objectives(config)
 
   def configurations(self, config: ml_collections.ConfigDict) -> list[study_lib.Member]:
     """One point of the space (its values are checked at the edges by validate_config)."""
@@ -60,6 +67,19 @@ class OptunaSearch(base.Search):
   def run(self, config, settings, data):
     from jaxmlp.search.optuna import _search  # pylint: disable=import-outside-toplevel
     return _search.run(config, settings, data)
+
+
+def _check_several_objectives(config: ml_collections.ConfigDict) -> None:
+  """A sampler and a pruner that can take the study's several objectives."""
+  sampler, pruner = config.optuna.sampler, config.optuna.pruner
+  if sampler not in MULTI_OBJECTIVE_SAMPLERS:
+    raise UserError(f'--config.optuna.sampler={sampler} takes one objective and the study '
+                    f'has several ({config.objective}): choose one of '
+                    f"{', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+  if pruner not in MULTI_OBJECTIVE_PRUNERS:
+    raise UserError(f'--config.optuna.pruner={pruner} judges one value and the study has '
+                    f'several objectives: choose --config.optuna.pruner=successive_halving '
+                    '(rungs ranked by Pareto dominance, in the program) or none')
 
 
 __all__ = ['OptunaSearch']

@@ -66,7 +66,7 @@ def run(config: ml_collections.ConfigDict, settings: runner.Settings,
   if not finished:
     raise UserError(f'the Optuna study {config.name!r} has no completed trial: raise '
                     '--config.optuna.trials or the time budget, or use --config.optuna.pruner=none')
-  best = study.best_trial
+  best = _report.best_trial(study, finished, config)
   # What this worker wrote, from memory; what other workers or an earlier run wrote,
   # from their files.
   records = [worker.written.get(d.name) or folders.read_member(d)

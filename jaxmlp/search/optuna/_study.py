@@ -10,7 +10,6 @@ from pathlib import Path
 
 import optuna
 
-from jaxmlp.core import objective as objective_lib
 from jaxmlp.studies import study as study_lib
 from jaxmlp.common.errors import UserError
 
@@ -45,20 +44,47 @@ def storage_url(study_dir: Path, storage: str | None) -> str | optuna.storages.B
       engine_kwargs={'connect_args': {'timeout': 60}})
 
 
+# A trial's constraint values (<= 0: each holds), as Optuna's constraints_func
+# returns them and its samplers and study.best_trials read them.
+CONSTRAINTS_ATTR = 'constraints'
+
+
+def constraint_values(trial: optuna.trial.FrozenTrial) -> list[float]:
+  """constraints_func: what the worker wrote before telling the trial (a trial told
+  without them, failed or interrupted, violates nothing Optuna would look at)."""
+  return list(trial.user_attrs.get(CONSTRAINTS_ATTR, ()))
+
+
 def sampler_of(config, worker_id: int) -> optuna.samplers.BaseSampler:
   seed = config.search_seed + 1000 * worker_id   # workers must not propose alike
   kind = config.optuna.sampler
+  bounded = ({'constraints_func': constraint_values}
+             if study_lib.constraints(config.get('constraints', '')) else {})
   if kind == 'tpe':
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **bounded)
   if kind == 'random':
     return optuna.samplers.RandomSampler(seed=seed)
   if kind == 'cmaes':
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+  if kind == 'nsga2':
+    return optuna.samplers.NSGAIISampler(seed=seed, **bounded)
+  if kind == 'nsga3':
+    return optuna.samplers.NSGAIIISampler(seed=seed, **bounded)
+  if kind == 'gp':
+    return optuna.samplers.GPSampler(seed=seed, **bounded)
   return optuna.samplers.QMCSampler(seed=seed)
+
+
+def several(config) -> bool:
+  """Whether the study has several objectives (then Optuna's pruners stand aside:
+  they judge one intermediate value; _pareto_rungs prunes)."""
+  return len(study_lib.objectives(config.objective)) > 1
 
 
 def pruner_of(config) -> optuna.pruners.BasePruner:
   kind, epochs = config.optuna.pruner, max(study_lib.axis_values('epochs', config.epochs))
+  if several(config):
+    return optuna.pruners.NopPruner()
   if kind == 'median':
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
   if kind == 'successive_halving':
@@ -240,7 +266,7 @@ def open_study(config, study_dir: Path, storage: str | None, worker_id: int,
       return optuna.create_study(
           study_name=config.name, storage=storage_url(study_dir, storage),
           sampler=sampler_of(config, worker_id), pruner=pruner_of(config),
-          direction=objective_lib.Objective.of(config.objective).optuna_direction,
+          directions=[o.optuna_direction for o in study_lib.objectives(config.objective)],
           load_if_exists=True)
     except Exception as e:  # pylint: disable=broad-except
       # SQLAlchemy's errors on a database another worker is creating, or a bad URL.

@@ -22,6 +22,8 @@ from jaxmlp.store import records as records_lib
 from jaxmlp.store import folders
 from jaxmlp.report import summaries
 from jaxmlp.report import tensorboard
+from jaxmlp.search.optuna import _pareto_rungs
+from jaxmlp.search.optuna import _several
 from jaxmlp.search.optuna import _space
 from jaxmlp.search.optuna import _study
 from jaxmlp.studies import checks
@@ -68,6 +70,9 @@ class OptunaWorker:
     self.fields, self.swept = _space.fields_of(config)
     self.distributions = _space.distributions(self.fields, self.swept)
     self.worker_id = worker_id
+    # Several objectives: told as a list; pruned at Pareto-ranked rungs (_pareto_rungs).
+    self.several = _several.Objectives(config) if _study.several(config) else None
+    self.tracked = study_lib.tracked_objective(config.objective)
     # Trials at once (in all programs together): one program's slots. Trials that
     # start together are sampled without each other's results, and a pruner judges
     # by finished trials, so the search keeps no more running than one program holds.
@@ -199,13 +204,14 @@ class OptunaWorker:
         if self.settings.board is not None:
           self.settings.board.epoch(run.runs, epoch, {
               name: values[run.slots] for name, values in metrics.items()})
-        value = _nanmean(run.history[self.config.objective][-1])
         try:
-          run.trial.report(float(value), step=epoch - 1)
+          if self.several is None:
+            value = _nanmean(run.history[self.config.objective][-1])
+            run.trial.report(float(value), step=epoch - 1)
           done = epoch >= run.member.epochs or all(stopped[run.slots])
           if done:
             self._finish(run, optuna.trial.TrialState.COMPLETE)
-          elif run.trial.should_prune():
+          elif self._pruned(run, epoch):
             self._finish(run, optuna.trial.TrialState.PRUNED)
         except optuna.exceptions.UpdateFinishedTrialError:
           # Another worker took this one's silence for death and failed the trial
@@ -214,6 +220,20 @@ class OptunaWorker:
           run.program.release(run.slots)
           self.running.remove(run)
       self.heartbeat()
+
+  def _pruned(self, run: _Running, epoch: int) -> bool:
+    """Optuna's pruner's verdict; with several objectives, at a rung, the Pareto
+    rank's (_pareto_rungs)."""
+    if self.several is None:
+      return run.trial.should_prune()
+    rung = _pareto_rungs.rung_of(epoch)
+    if self.config.optuna.pruner != 'successive_halving' or rung is None:
+      return False
+    per_seed = [self._record(run, k) for k in range(len(run.slots))]
+    values = self.several.values(per_seed)
+    violation = self.several.violation(self.several.constraint_values(per_seed))
+    return not _pareto_rungs.decide(self.study, run.trial, rung,
+                                    self.several.losses(values), violation)
 
   def heartbeat(self, every_s: float = _study.STALE_S / 10) -> None:
     """Tells other workers that this one's trials (running or waiting for a slot)
@@ -229,18 +249,27 @@ class OptunaWorker:
 
   def _finish(self, run: _Running, state) -> None:
     per_seed = [self._record(run, k) for k in range(len(run.slots))]
-    value = summaries.score(per_seed, self.config.objective)[0]
+    if self.several is None:
+      value, values = summaries.score(per_seed, self.config.objective)[0], None
+    else:
+      values = self.several.values(per_seed)
+      value = math.nan if not all(map(math.isfinite, values)) else 0.0
+      if self.several.constraints:   # read by constraints_func and study.best_trials
+        run.trial.set_user_attr(_study.CONSTRAINTS_ATTR,
+                                self.several.constraint_values(per_seed))
     if state == optuna.trial.TrialState.COMPLETE and not math.isfinite(value):
       state = optuna.trial.TrialState.FAIL   # diverged: no score to rank
     if state == optuna.trial.TrialState.COMPLETE:
-      self.study.tell(run.trial, value)
+      self.study.tell(run.trial, value if values is None else values)
     else:
       self.study.tell(run.trial, state=state)
     status = {optuna.trial.TrialState.COMPLETE: tensorboard.SUCCESS,
               optuna.trial.TrialState.FAIL: tensorboard.FAILURE}.get(state, tensorboard.UNKNOWN)
     for record, board_run in zip(per_seed, run.runs):
-      told = dataclasses.replace(record.trial, state=state.name,
-                                 value=value if math.isfinite(value) else None)
+      told = dataclasses.replace(
+          record.trial, state=state.name,
+          value=value if math.isfinite(value) and values is None else None,
+          values=None if values is None else numbers.finite(values))
       record = dataclasses.replace(record, trial=told)
       folder = folders.member_dir(self.settings.study_dir / 'trials', record)
       folders.write_record(folder, record)
@@ -261,7 +290,7 @@ class OptunaWorker:
         label=run.member.label, arm='', seed=run.seeds[k], swept=tuple(run.member.swept),
         config={f: run.member.values[f] for f in records_lib.RECORD_FIELDS},
         history=history, epochs_trained=trained,
-        best_epoch=records_lib.best_epoch(history, self.config.objective),
+        best_epoch=records_lib.best_epoch(history, self.tracked),
         diverged=records_lib.diverged(history),
         trial=records_lib.OptunaTrial(trial=run.trial.number, params=run.trial.params,
                                       configuration=configuration,
