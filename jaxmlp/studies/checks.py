@@ -117,7 +117,7 @@ def check_members(members: list[study.Member], n_train: int) -> None:
       raise UserError(problems[0])
 
 
-MULTI_OBJECTIVE_SEARCHES = ('grid', 'hyperband', 'optuna')
+MULTI_OBJECTIVE_SEARCHES = ('grid', 'hyperband', 'optuna', 'pbt')
 
 
 def _check_objectives(config: ml_collections.ConfigDict, problems: list[str]) -> None:

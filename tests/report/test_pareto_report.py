@@ -2,6 +2,7 @@
 pareto_front.csv, the same table as jaxmlp.read_pareto, and its members' numbers those
 of the single-objective study (the objectives rank; they do not change training)."""
 
+import json
 import subprocess
 import sys
 
@@ -89,3 +90,21 @@ def test_a_constraint_no_configuration_meets_is_said_last(tmp_path):
   assert list(bounded.feasible) == [True, False, False]
   assert list(bounded.violation) == [0, 50890 - 20000, 52650 - 20000]
   assert 'violation' in jaxmlp.read_results(study).columns
+
+
+def test_pbt_with_several_objectives_reports_the_front_of_its_population(tmp_path):
+  (tmp_path / 'pbt').mkdir()
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxmlp.launch', '--study=finetune_pbt', '--epochs=3',
+       '--data_limit=600', '--config.pbt.population=6', '--config.pbt.interval=1',
+       '--config.objective=(val_accuracy, val_loss)', '--progress=false',
+       '--tensorboard=false', '--output_dir=out'], cwd=tmp_path / 'pbt',
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  study = tmp_path / 'pbt' / 'out' / 'finetune_pbt'
+  pbt = json.loads((study / 'pbt.json').read_text())
+  assert pbt['objectives'] == '(val_accuracy, val_loss)' and pbt['objective'] == 'val_accuracy'
+  front = pd.read_csv(study / pareto_report.FRONT_FILE)
+  assert len(front) == 6 and front.pareto_rank.min() == 0
+  assert front.label[0] == f'member={pbt["winner"]}'   # the winner: first in NSGA-II's order
+  assert '## Pareto front' in (study / 'report.md').read_text()

@@ -54,6 +54,7 @@ class _Population:
     self.score_GM = rng.uniform(0.1, 0.9, (generation, n)).astype(np.float32)
     self.donor_GM = np.full((generation, n), -1)
     self.new_GMF = np.full((generation, n, len(dims)), np.nan, np.float32)
+    self.violation_M = None   # one objective: no constraints
 
 
 def _config(**pb2):

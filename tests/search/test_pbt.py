@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from jaxmlp.core import pareto
 from jaxmlp.core import train
 from jaxmlp.engine import devices
 from jaxmlp.engine import plan
@@ -59,6 +60,35 @@ def test_decisions_are_deterministic_inside_the_space_and_copy_from_the_top():
     for d, v in zip(dims, new):
       assert d.low <= v <= d.high and v == np.float32(v)
   assert _rules.decide(scores, values, dims, _config(pbt=dict(quantile=0)), 1) == []
+
+
+def test_several_objectives_rank_by_pareto_dominance_feasible_first():
+  """Multi-objective PBT: the targets are the last of NSGA-II's order, the donors
+  its first; a constraint puts feasible members ahead whatever their losses."""
+  config = _config(pbt=dict(population=8), objective='(val_accuracy, val_loss)')
+  _, dims = _rules.dimensions(config)
+  values = _rules.first_population(8, dims, config.search_seed)
+  # Members 4..7 dominate 0..3: the front is 4..7 (a trade-off), then 0..3.
+  losses = np.array([[5, 8], [6, 7], [7, 6], [8, 5], [1, 4], [2, 3], [3, 2], [4, 1]], float)
+  assert _rules.ranked(losses, config.objective) == list(pareto.best_first(losses))
+  decided = _rules.decide(losses, values, dims, config, generation=1)
+  assert [t for t, _, _ in decided] == [1, 2]   # the middle of the dominated front
+  assert all(d in (4, 7) for _, d, _ in decided)   # its extremes, infinitely crowded
+  violation = np.array([0, 0, 0, 0, 1, 2, 3, 4], float)   # the dominant ones break a bound
+  decided = _rules.decide(losses, values, dims, config, 1, violation)
+  assert [t for t, _, _ in decided] == [6, 7] and all(d in (0, 3) for _, d, _ in decided)
+
+
+def test_a_generation_ranks_metrics_at_its_epoch_and_costs_by_network():
+  config = _config(objective='(val_accuracy, parameter_count)',
+                   constraints='(val_loss <= 1.0,)')
+  members = study_lib.expand(config, 1)[:1] * 3
+  history = {'val_accuracy': np.array([[0.1, 0.5], [0.2, 0.4], [0.3, 0.9]]),
+             'val_loss': np.array([[3., 0.5], [3., 2.0], [3., 1.0]])}
+  losses, violation = _rules.pareto_scores(history, 2, members, config)
+  assert losses[:, 0].tolist() == [-0.5, -0.4, -0.9]
+  assert losses[:, 1].tolist() == [784 * 16 + 16 + 16 * 10 + 10] * 3
+  assert violation.tolist() == [0, 1.0, 0]
 
 
 def test_a_perturbed_value_is_clipped_to_the_space_and_choices_move_to_a_neighbour():

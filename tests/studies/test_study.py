@@ -152,7 +152,8 @@ def test_values_that_train_as_one_float32_are_refused_before_training():
     ('(val_accuracy, size)', 'grid', "'size' is not an objective"),
     ('(val_accuracy, val_accuracy:min)', 'grid', 'val_accuracy is given twice'),
     ('(parameter_count, flops)', 'grid', 'name a validation metric too'),
-    ('(val_accuracy, parameter_count)', 'pbt', 'several objectives run with --search=grid or hyperband or optuna'),
+    ('(val_accuracy, parameter_count)', 'pb2',
+     'several objectives run with --search=grid or hyperband or optuna or pbt'),
     ('accuracy', 'grid', 'choose one of val_accuracy'),
 ])
 def test_objectives_a_study_cannot_rank_by_are_refused_in_one_line(objective, search, message):

@@ -48,7 +48,7 @@ class PBTSearch(base.Search):
     quantiles, random donors and Ray's perturbation (_rules.decide)."""
     from jaxmlp.search.pbt import _rules  # pylint: disable=import-outside-toplevel
     return _rules.decide(scores_M, population.values_MF, population.dims, config,
-                         generation)
+                         generation, population.violation_M)
 
   def dimensions(self, config: ml_collections.ConfigDict) -> list:
     """The explored hyperparameters, each a range (low, high, log) or choices."""

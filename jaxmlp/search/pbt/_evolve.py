@@ -136,7 +136,10 @@ class Population(_Members):
     # (population, scores_M, generation) -> [(target, donor, new values)]: PBT's
     # rules, or another search's (PB2's bandit).
     self.explore = explore or (lambda p, scores_M, g: _rules.decide(
-        scores_M, p.values_MF, p.dims, p.config, g))
+        scores_M, p.values_MF, p.dims, p.config, g, p.violation_M))
+    self.tracked = study_lib.tracked_objective(config.objective)
+    self.several = len(study_lib.objectives(config.objective)) > 1
+    self.violation_M = None   # several objectives with constraints: the last ranking's
     self.on_generation = on_generation
     # At least one row: a run no longer than its interval never exploits, and a
     # checkpoint cannot hold an array of size zero.
@@ -195,8 +198,11 @@ class Population(_Members):
 
   def _generation(self, done, state, tracker, history):
     g = done // self.config.pbt.interval   # 1, 2, ...
-    scores = np.asarray(history[self.config.objective][:, done - 1], np.float32)
+    scores = np.asarray(history[self.tracked][:, done - 1], np.float32)
     self.score_GM[g - 1] = scores
+    if self.several:   # ranked by Pareto dominance: losses (M, K), feasible first
+      scores, self.violation_M = _rules.pareto_scores(history, done, self.members,
+                                                      self.config)
     decisions = self.explore(self, scores, g)
     if not decisions:
       return state, tracker, False

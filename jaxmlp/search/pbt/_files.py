@@ -58,6 +58,7 @@ class _PBTFileRequired(TypedDict):
 class PBTFile(_PBTFileRequired, total=False):
   """pbt.json's schema (its figures of cost, not read back, are let be)."""
   winner: int
+  objectives: str   # several: what ranked; `objective` then the one that picks epochs
   members_per_device: int
   devices: int
   member_arithmetic: str
@@ -100,10 +101,27 @@ def lineage_rows(population: _evolve.Population) -> list[dict[str, Any]]:
 def winner_of(population: _evolve.Population) -> int:
   """The member whose lineage reached the best epoch value of the objective (ties:
   the lower index), as the grid ranks a configuration by its best epoch."""
-  objective = objective_lib.Objective.of(population.config.objective)
-  history = population.history[population.config.objective]
+  config = population.config
+  objective = objective_lib.Objective.of(study_lib.tracked_objective(config.objective))
+  history = population.history[objective.name]
+  if len(study_lib.objectives(config.objective)) > 1:
+    return _pareto_winner(population, objective)
   best = [objective.best_value(list(history[k])) for k in range(population.n)]
   return objective.best_first(list(range(population.n)), lambda k: best[k])[0]
+
+
+def _pareto_winner(population: _evolve.Population, tracked: objective_lib.Objective) -> int:
+  """Of several objectives: the first member in NSGA-II's order (feasible first) of
+  each member's values at the epoch its tracker kept, as Optuna's best trial here."""
+  config, history = population.config, population.history
+  values = {name: np.full(population.n, np.nan) for name in history}
+  for k in range(population.n):
+    at = tracked.best_epoch(list(history[tracked.name][k]))
+    for name in history:
+      values[name][k] = history[name][k, at - 1] if at else np.nan
+  losses_MK, violation_M = _rules.pareto_scores(
+      {name: v[:, None] for name, v in values.items()}, 1, population.members, config)
+  return _rules.ranked(losses_MK, config.objective, violation_M)[0]
 
 
 def write(study_dir: Path, population: _evolve.Population, done: int
@@ -117,7 +135,9 @@ def write(study_dir: Path, population: _evolve.Population, done: int
   history = p.history or {}
   body = dict(
       complete=done >= p.epochs, epochs_done=done, epochs=p.epochs,
-      objective=config.objective, population=p.n, interval=config.pbt.interval,
+      objective=study_lib.tracked_objective(config.objective), population=p.n,
+      interval=config.pbt.interval,
+      **({'objectives': config.objective} if p.several else {}),
       member_arithmetic=config.member_arithmetic,
       quantile=config.pbt.quantile, resample=config.pbt.resample,
       factors=list(config.pbt.factors), search_seed=config.search_seed,

@@ -14,6 +14,7 @@ from jaxmlp.core import objective as objective_lib
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.search.pbt import _figures
 from jaxmlp.store import records as records_lib
+from jaxmlp.report import pareto as pareto_report
 from jaxmlp.report import summaries
 from jaxmlp.search import base
 from jaxmlp.studies import study as study_lib
@@ -75,7 +76,16 @@ class PBTOutcome(base.Outcome):
       m = p['members'][k]
       lines.append(f'| {rank} | {k} | {scores[k]:.4f} | {_fmt(_at(m, 0))} | '
                    f'{_fmt(_at(m, -1))} |')
-    return lines + ['']
+    lines.append('')
+    if 'objectives' in p:   # several: the exploits ranked by Pareto dominance
+      lines += [f'Each generation ranked the members by {p["objectives"]}: non-dominated '
+                'sorting, feasibility first, then crowding distance (multi-objective '
+                'PBT); the winner is the first of the final front in that order.', '']
+      grouped = {}
+      for r in self.records:
+        grouped.setdefault(r.label, []).append(r)
+      lines += pareto_report.section(grouped, config, study_dir)
+    return lines
 
 
 @dataclasses.dataclass

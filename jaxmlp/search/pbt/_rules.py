@@ -16,7 +16,9 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from jaxmlp.core import costs
 from jaxmlp.core import objective as objective_lib
+from jaxmlp.core import pareto
 from jaxmlp.common.errors import UserError
 from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
@@ -105,11 +107,36 @@ def first_population(n: int, dims: list[Dimension], seed: int) -> np.ndarray:
   return np.array([[float32(d.sample(rng)) for d in dims] for _ in range(n)], np.float32)
 
 
-def ranked(scores_M: np.ndarray, objective: str) -> list[int]:
+def ranked(scores_M: np.ndarray, objective: str, violation_M=None) -> list[int]:
   """Member indices best first by `objective` (its direction from core.objective);
-  NaN (a diverged or stopped member) last; ties by member index."""
+  NaN (a diverged or stopped member) last; ties by member index. Several objectives
+  (`scores_M` of losses, shape (M, K)): NSGA-II's order, feasible first where there
+  is a `violation_M` (Deb's rules), as multi-objective PBT ranks (Dushatskiy et al.)."""
+  scores_M = np.asarray(scores_M)
+  if scores_M.ndim == 2:
+    return [int(k) for k in pareto.best_first(scores_M, violation_M)]
   return objective_lib.Objective.of(objective).best_first(
       list(range(len(scores_M))), lambda k: float(scores_M[k]))
+
+
+def pareto_scores(history: dict[str, np.ndarray], done: int,
+                  members: list[study_lib.Member], config: ml_collections.ConfigDict
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+  """A generation's ranking of a study of several objectives: each member's losses
+  (M, K) at the last epoch (a metric's value then, a cost its network's) and its
+  constraints' total violation (None without constraints)."""
+  def values(name):
+    if name in costs.COSTS:
+      return np.array([costs.of(name, m.values['hidden_sizes']) for m in members],
+                      np.float64)
+    return np.asarray(history[name][:, done - 1], np.float64)
+  losses_MK = np.stack([o.loss(values(o.name))
+                        for o in study_lib.objectives(config.objective)], axis=1)
+  bounds = study_lib.constraints(config.get('constraints', ''))
+  if not bounds:
+    return losses_MK, None
+  return losses_MK, pareto.violation(np.stack([c.violation(values(c.name)) for c in bounds],
+                                              axis=1))
 
 
 def exploit_count(n: int, quantile: float) -> int:
@@ -118,16 +145,17 @@ def exploit_count(n: int, quantile: float) -> int:
 
 
 def decide(scores_M: np.ndarray, values_MF: np.ndarray, dims: list[Dimension],
-           config: ml_collections.ConfigDict, generation: int
+           config: ml_collections.ConfigDict, generation: int, violation_M=None
            ) -> list[tuple[int, int, np.ndarray]]:
   """(target, donor, the target's new values) per exploit of a generation, targets in
   index order. Each target's donor is drawn from the top quantile; the donor's values
   are then resampled (with probability pbt_resample) or perturbed, each dimension on
-  its own, as Ray's explore does."""
+  its own, as Ray's explore does. Scores of several objectives rank by Pareto
+  dominance (`ranked`), the quantiles then taken from that order."""
   k = exploit_count(len(scores_M), config.pbt.quantile)
   if k == 0:
     return []
-  order = ranked(scores_M, config.objective)
+  order = ranked(scores_M, config.objective, violation_M)
   top, bottom = order[:k], sorted(order[-k:])
   rng = np.random.default_rng([config.search_seed, generation])
   out = []
