@@ -24,6 +24,7 @@ from jaxmlp.report import report
 from jaxmlp.report import tensorboard
 from jaxmlp.store import folders
 from jaxmlp.search import base
+from jaxmlp.search import front
 from jaxmlp.search import registry
 from jaxmlp.studies import checks
 from jaxmlp.store import run_identity
@@ -65,8 +66,9 @@ def require_disk(config: ml_collections.ConfigDict, output_dir: Path,
   search = registry.search_named(config.search)
   members = search.planned_members(config)
   final = search.final_configurations(config)
-  if final:
-    members += base.largest_of(final, config.seeds)
+  if final:   # the best configuration's seeds, or a Pareto front's (at most its size)
+    retrained = config.final_front_size if front.several(config) else 1
+    members += base.largest_of(final, config.seeds * retrained)
   configurations = search.configurations(config)
   epochs = max(m.epochs for m in configurations + final)
   slots = config.max_members_per_program or \

@@ -178,3 +178,17 @@ def _slice_volume(points_NM: np.ndarray, reference_M: np.ndarray) -> float:
     below = np.unique(below[_peel(below) == 0], axis=0)
     volume += depth * _slice_volume(below, reference_M[:-1])
   return volume
+
+
+def spread(losses_NM, k: int) -> np.ndarray:
+  """The indices of at most k points of one front, spread along it: the most crowded
+  point is dropped, the crowding distances recomputed, until k are left (NSGA-II's
+  truncation, one point at a time); the extremes stay. Ties drop the later point.
+  Returned in the points' order."""
+  losses_NM = as_losses(losses_NM)
+  left = np.arange(len(losses_NM))
+  while len(left) > max(k, 0):
+    crowding = crowding_distance(losses_NM[left])
+    drop = len(crowding) - 1 - int(np.argmin(crowding[::-1]))   # the last of the least
+    left = np.delete(left, drop)
+  return left

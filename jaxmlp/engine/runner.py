@@ -337,9 +337,11 @@ def run_grid(config: ml_collections.ConfigDict, settings: Settings, data: LazyDe
 
 
 def run_final(config: ml_collections.ConfigDict, settings: Settings, data: LazyDeviceData,
-              best: study_lib.Member) -> list[records.MemberRecord]:
-  """Retrains the best configuration, as the original's last fit did, into final/."""
-  members = [study_lib.final_member(best, config, seed) for seed in range(config.seeds)]
+              *best: study_lib.Member) -> list[records.MemberRecord]:
+  """Retrains the best configuration (or several: a Pareto front's, together), as the
+  original's last fit did, into final/."""
+  members = [study_lib.final_member(m, config, seed) for m in best
+             for seed in range(config.seeds)]
   trained = train_members(members, data, config=config, settings=settings, folder='final',
                           title=f'{config.name} final model')
   return [record for record, _ in trained]

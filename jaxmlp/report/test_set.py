@@ -52,8 +52,11 @@ def _macro(scores) -> str:
 
 
 def final_model_section(model: records_lib.FinalModel, config, split, study_dir: Path) -> list[str]:
-  """The final model on the test set, beside the original's numbers."""
+  """The final model on the test set, beside the original's numbers (several: a Pareto
+  front's, one row each)."""
   final = model.records
+  if len({r.label for r in final}) > 1:
+    return _front_section(model, config, split, study_dir)
   scores, figure = _on_test_set(final, study_dir / model.folder, split,
                                 f'{config.name}: final model on the test set', study_dir)
   ref = config.final_reference
@@ -79,3 +82,28 @@ def best_model_section(label: str, runs: list[MemberRecord], config, split,
            f'**{label}**, {len(scores)} seeds: accuracy {_over_seeds(accuracy, 2)}%, '
            f'{_macro(scores)}.', ''] +
           _per_digit(scores, figure, study_dir))
+
+
+def _front_section(model: records_lib.FinalModel, config, split, study_dir: Path
+                   ) -> list[str]:
+  """A front's final models: each configuration's test scores over its seeds, its
+  costs, beside the original's final model."""
+  from jaxmlp.core import costs   # pylint: disable=import-outside-toplevel
+  by_label: dict[str, list[MemberRecord]] = {}
+  for r in model.records:
+    by_label.setdefault(r.label, []).append(r)
+  ref = config.final_reference
+  lines = ['## Final models: the Pareto front', '',
+           f'{model.how[:1].upper()}{model.how[1:]}'
+           + (f' (original, {ref.configuration}: {100 * ref.test_accuracy:.2f}%, F1 '
+              f'{ref.test_f1:.4f})' if 'test_accuracy' in ref else '') + '.', '',
+           '| configuration | parameters | test accuracy % | macro F1 |', '|---|---|---|---|']
+  for label, records in by_label.items():
+    scores, _ = _on_test_set(records, study_dir / model.folder, split,
+                             f'{config.name}: {label} on the test set', study_dir)
+    size = costs.parameter_count(records[0].config['hidden_sizes'])
+    lines.append(f'| {label} | {size:,} | '
+                 f'{_over_seeds([100 * s["accuracy"] for s in scores], 2)} | '
+                 f'{_over_seeds([s["macro_f1"] for s in scores])} |')
+  return lines + ['', f'Models saved in {model.folder}/ (python -m jaxmlp.evaluate '
+                  '--run=...).', '']

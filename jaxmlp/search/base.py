@@ -21,6 +21,7 @@ from jaxmlp.core import train
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import plan
 from jaxmlp.engine import runner
+from jaxmlp.search import front
 from jaxmlp.store import records as records_lib
 from jaxmlp.studies import study as study_lib
 
@@ -46,6 +47,14 @@ class Outcome(abc.ABC):
     """Lines after the final model's (the grid's page per configuration)."""
     del config, study_dir
     return []
+
+  def front_candidates(self, config: ml_collections.ConfigDict
+                       ) -> dict[str, tuple[study_lib.Member, list[records_lib.MemberRecord]]]:
+    """A study of several objectives: label -> (configuration, its records) that its
+    Pareto front is drawn from, for the final models (search/front.py); none, by
+    default: then the best configuration alone is retrained."""
+    del config
+    return {}
 
   def write_summary(self, study_dir: Path) -> str | None:
     """Files summing up the records, and what the command prints of them (or None)."""
@@ -205,6 +214,13 @@ class Search(abc.ABC):
     final_batch_size, final_shuffle) into final/; None where final_epochs is 0."""
     if not config.final_epochs:
       return None
+    candidates = outcome.front_candidates(config) if front.several(config) else {}
+    if candidates:   # the front, together, in as few programs as the planner allows
+      chosen, size = front.chosen(candidates, config)
+      records = runner.run_final(config, settings, data, *chosen)
+      return records_lib.FinalModel(records, 'final', retrained_how(config) + (
+          f'; {len(chosen)} of the {size} configurations of the Pareto front'
+          + (', spread along it' if len(chosen) < size else '')))
     records = runner.run_final(config, settings, data, outcome.best)
     return records_lib.FinalModel(records, 'final', retrained_how(config))
 

@@ -45,6 +45,10 @@ class GridOutcome(base.Outcome):
   def write_summary(self, study_dir: Path) -> str:
     return summaries.write_summary(study_dir, self.records)
 
+  def front_candidates(self, config: ml_collections.ConfigDict):
+    members = {m.label: m for m in study_lib.expand(config, 1)}
+    return {label: (members[label], records) for label, records in self.grouped.items()}
+
 
 class GridSearch(base.Search):
   name = 'grid'

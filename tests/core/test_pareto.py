@@ -108,3 +108,14 @@ def test_no_points_and_bad_shapes():
     pareto.nondominated_ranks([3.0, 1.0, 2.0])
   with pytest.raises(ValueError, match='NaN'):
     pareto.hypervolume([[0.0, 0.0]], [1.0, np.nan])
+
+
+def test_spread_keeps_the_extremes_and_drops_the_most_crowded_first():
+  # A front on a line with a cluster near x = 1: the cluster thins out first.
+  losses = np.array([[0, 10], [1, 9], [1.1, 8.9], [1.2, 8.8], [5, 5], [10, 0]], float)
+  assert pareto.spread(losses, 6).tolist() == [0, 1, 2, 3, 4, 5]
+  # Crowding 0.22, 0.04, 0.78 in the cluster: 2 goes, then 1 (now 0.24 against 3's 0.8).
+  assert pareto.spread(losses, 4).tolist() == [0, 3, 4, 5]
+  assert pareto.spread(losses, 3).tolist() == [0, 4, 5]
+  assert pareto.spread(losses, 2).tolist() == [0, 5]
+  assert pareto.spread(losses, 0).tolist() == []

@@ -57,7 +57,8 @@ def test_hyperband_with_several_objectives_reports_the_front_of_its_trials(tmp_p
   result = subprocess.run(
       [sys.executable, '-m', 'jaxmlp.launch', '--study=finetune', '--search=hyperband',
        '--config.hyperband.max_epochs=3', '--seeds=1', '--data_limit=600',
-       '--config.final_epochs=0', '--progress=false', '--tensorboard=false',
+       '--config.final_epochs=1', '--config.final_batch_size=256', '--progress=false',
+       '--tensorboard=false',
        f'--config.objective={OBJECTIVES}', '--output_dir=out'],
       cwd=tmp_path / 'hb', capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr
@@ -66,6 +67,10 @@ def test_hyperband_with_several_objectives_reports_the_front_of_its_trials(tmp_p
   assert front.label.str.startswith('trial-').all() and (front.pareto_rank == 0).any()
   report = (study_dir / 'report.md').read_text()
   assert '## Pareto front' in report and '## Pareto front' in report.split('Best:')[1]
+  on_front = {label.split(':', 1)[1] for label in front.label[front.pareto_rank == 0]}
+  final = jaxmlp.read_results(study_dir)
+  final = set(final.label[final.role == 'final'])
+  assert final <= on_front and 1 <= len(final) <= 5   # trials of one configuration: once
 
 
 def test_a_constraint_no_configuration_meets_is_said_last(tmp_path):
@@ -108,3 +113,17 @@ def test_pbt_with_several_objectives_reports_the_front_of_its_population(tmp_pat
   assert len(front) == 6 and front.pareto_rank.min() == 0
   assert front.label[0] == f'member={pbt["winner"]}'   # the winner: first in NSGA-II's order
   assert '## Pareto front' in (study / 'report.md').read_text()
+
+
+def test_the_front_is_retrained_together_at_most_final_front_size(tmp_path):
+  study = _launch(tmp_path / 'front', f'--config.objective={OBJECTIVES}',
+                  '--config.final_epochs=1', '--config.final_front_size=1')
+  front = pd.read_csv(study / pareto_report.FRONT_FILE)
+  on_front = set(front.label[front.pareto_rank == 0])
+  final = jaxmlp.read_results(study)
+  final = final[final.role == 'final']
+  assert len(final) == 2 and final.label.nunique() == 1   # 1 configuration x 2 seeds
+  assert set(final.label) <= on_front
+  # The extreme kept is the first objective's: spread keeps both ends, then the first.
+  report = (study / 'report.md').read_text()
+  assert f'1 of the {len(on_front)} configurations of the Pareto front' in report

@@ -16,6 +16,7 @@ from jaxmlp.report import pareto as pareto_report
 from jaxmlp.search import registry
 from jaxmlp.search.optuna import _pareto_rungs
 from jaxmlp.studies import study
+import jaxmlp
 from jaxmlp import pipeline
 from jaxmlp.common.errors import UserError
 
@@ -31,7 +32,8 @@ def searched(tmp_path_factory):
        '--epochs=3', "--config.hidden_sizes=(choice(16, 64), choice(16, 64))",
        f'--config.objective={OBJECTIVES}', f'--config.constraints=({BOUND},)',
        '--config.optuna.sampler=nsga2', '--config.optuna.pruner=successive_halving',
-       '--config.optuna.slots=3', '--config.optuna.trials=12', '--config.final_epochs=0',
+       '--config.optuna.slots=3', '--config.optuna.trials=12', '--config.final_epochs=1',
+       '--config.final_front_size=2',
        '--progress=false', f'--output_dir={out}'],
       capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr
@@ -59,6 +61,10 @@ def test_the_study_has_both_directions_and_the_reported_front_is_best_trials(sea
       {(round(a, 6), b) for a, b in zip(on_front.val_accuracy, on_front.parameter_count)})
   report = (folder / 'report.md').read_text()
   assert '## Pareto front' in report and 'Pruning by Pareto rank' in report
+  results = jaxmlp.read_results(folder)
+  final = set(results.label[results.role == 'final'])
+  assert len(final) == min(2, len(on_front)) and final <= set(on_front.label)
+  assert '## Final models: the Pareto front' in report or len(final) == 1
 
 
 def test_each_rung_keeps_the_best_third_by_pareto_rank(searched):

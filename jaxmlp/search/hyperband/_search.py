@@ -64,6 +64,13 @@ class HyperbandOutcome(base.Outcome):
             f'iteration(s)): {len(self.trials)} trials x {config.seeds} executions (seeds)')
     return summaries.with_program_costs(what, self.records)
 
+  def front_candidates(self, config: ml_collections.ConfigDict):
+    """Every completed trial (a configuration trained to several budgets competes at
+    each: the front keeps what it dominates by)."""
+    del config
+    return {t.records[0].label: (t.configuration, t.records) for t in self.trials
+            if t.status == 'COMPLETED'}
+
   def report_section(self, config: ml_collections.ConfigDict, study_dir: Path,
                      split: data_lib.Split, *, retrained: bool) -> list[str]:
     del split, retrained   # the final model, if any, has its own section

@@ -18,6 +18,7 @@ from jaxmlp.store import records as records_lib
 from jaxmlp.search import base
 from jaxmlp.report import pareto as pareto_report
 from jaxmlp.search.optuna import _pareto_rungs
+from jaxmlp.search.optuna import _space
 from jaxmlp.search.optuna import _study
 from jaxmlp.studies import study as study_lib
 
@@ -38,6 +39,18 @@ class OptunaOutcome(base.Outcome):
 
   def what_ran(self, config: ml_collections.ConfigDict) -> tuple[str, str]:
     return what_ran(self, config)
+
+  def front_candidates(self, config: ml_collections.ConfigDict):
+    """Completed trials by configuration (trials alike are more seeds of it)."""
+    numbers = {t.number for t in self.study.get_trials(deepcopy=False)
+               if t.state == optuna.trial.TrialState.COMPLETE}
+    fields, _ = _space.fields_of(config)
+    out = {}
+    for r in self.records:
+      if r.trial.trial in numbers:
+        member = _space.configuration_of(fields, r.trial.params)
+        out.setdefault(r.trial.configuration, (member, []))[1].append(r)
+    return out
 
   def report_section(self, config: ml_collections.ConfigDict, study_dir: Path,
                      split: data_lib.Split, *, retrained: bool) -> list[str]:
