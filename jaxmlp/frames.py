@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from jaxmlp.common.errors import UserError
+from jaxmlp.engine import latency
 from jaxmlp.store import records
 from jaxmlp.store import folders
 from jaxmlp.store import run_identity
@@ -119,6 +120,7 @@ def read_results(study_dir: str | Path) -> pd.DataFrame:
   configuration's pareto_rank and crowding_distance (read_pareto's; none for final/).
   """
   study_dir = Path(study_dir)
+  latency.use_study(study_dir)   # a latency objective: the numbers the study measured
   search_columns = _search_columns(study_dir)
   members = _study_members(study_dir)
   frame = pd.DataFrame([_result_row(role, folder, record, search_columns)
@@ -181,6 +183,7 @@ def read_pareto(study_dir: str | Path, objective: str | Sequence[str],
   """
   objectives = study_lib.objectives(objective)
   bounds = study_lib.constraints(constraints)
+  latency.use_study(Path(study_dir))
   groups = _by_configuration(_study_members(Path(study_dir)))
   if not groups:
     raise UserError(f'{study_dir} holds no finished member yet: nothing to rank')

@@ -30,7 +30,8 @@ _HISTORY = flags.DEFINE_bool('history', False, 'One row per member and epoch (th
 _PARETO = flags.DEFINE_string(
     'pareto', None, 'One row per configuration, ranked by these objectives: '
     "'(val_accuracy, parameter_count)'; any of val_accuracy, val_loss, val_f1, "
-    'parameter_count, flops, each may end in :min or :max. Columns: each objective\'s '
+    'parameter_count, flops, latency_ms, batch_latency_ms (as the study measured them), '
+    'each may end in :min or :max. Columns: each objective\'s '
     'mean over seeds (and _std), pareto_rank (0: the front), crowding_distance.')
 _CONSTRAINTS = flags.DEFINE_string(
     'constraints', '', "With --pareto: bounds, '(parameter_count <= 100000,)'; feasible "

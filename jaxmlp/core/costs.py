@@ -8,6 +8,8 @@ INPUT_DIM = 784   # MNIST's 28 x 28 pixels
 CLASSES = 10
 
 COSTS = ('parameter_count', 'flops')
+# Measured, not computed (engine/latency.py): machine-dependent, kept per study.
+LATENCIES = ('latency_ms', 'batch_latency_ms')
 
 
 def layer_sizes(hidden_sizes: Sequence[int], input_dim: int = INPUT_DIM,

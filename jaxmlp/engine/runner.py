@@ -16,6 +16,7 @@ import tqdm
 
 from jaxmlp.engine import checkpoint as checkpoint_lib
 from jaxmlp.engine import devices
+from jaxmlp.engine import latency
 from jaxmlp.common import faults
 from jaxmlp.common import hosts
 from jaxmlp.engine import plan
@@ -312,6 +313,7 @@ def start(config: ml_collections.ConfigDict, split, output_dir: Path, **settings
   other keyword goes to the search (Settings.search_options)."""
   data = LazyDeviceData(split, devices.member_mesh())
   study_dir = output_dir / config.name
+  latency.use_study(study_dir)   # a latency objective's numbers: the study's own
   run_identity.claim(study_dir, config, settings.pop('identity', None),
                      cpu_threads=devices.cpu_threads())
   if hosts.is_primary():

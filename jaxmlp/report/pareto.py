@@ -8,12 +8,14 @@ makes the mean NaN, the worst value. Ranks and crowding distances are core.paret
 
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 
 from jaxmlp.core import costs
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.core import pareto
+from jaxmlp.engine import latency
 from jaxmlp.store import folders
 from jaxmlp.store import run_identity
 from jaxmlp.store.records import MemberRecord
@@ -29,9 +31,11 @@ REFERENCE_MARGIN = 0.1
 
 def objective_value(record: MemberRecord, name: str) -> float:
   """A member's value of objective `name`: a validation metric at the epoch the tracker
-  kept (NaN where none was kept: diverged), or its network's cost."""
+  kept (NaN where none was kept: diverged), its network's cost, or its latency."""
   if name in costs.COSTS:
     return float(costs.of(name, record.config['hidden_sizes']))
+  if name in costs.LATENCIES:   # measured once per structure, kept in latency.json
+    return latency.of(name, record.config['hidden_sizes'])
   at = record.best_epoch
   value = record.history[name][at - 1] if at else None
   return np.nan if value is None else float(value)
@@ -148,6 +152,11 @@ def section(grouped: dict[str, list[MemberRecord]], config, study_dir: Path) -> 
   volume = hypervolume_line(config, frame, objectives)
   if volume:
     lines += [volume, '']
+  if any(name in costs.LATENCIES for name in names + [c.name for c in constraints]):
+    lines += [f'Latencies: the median of {latency.REPEATS} timed calls of the jitted forward '
+              f'pass ({", ".join(f"{n}: batch {b}" for n, b in latency.BATCHES.items())}) '
+              f'on {jax.devices()[0]}, once per network ({latency.FILE}); they depend on '
+              'the machine and its load.', '']
   from jaxmlp.report import figures   # pylint: disable=import-outside-toplevel  (matplotlib)
   marked = (config.final_reference or {}).get('configuration')
   figure = figures.pareto_front(frame, names, f'{config.name}: every configuration, its '

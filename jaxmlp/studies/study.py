@@ -52,13 +52,15 @@ RESULT_KEYS = ('test_accuracy', 'test_loss', 'fit_time_s', 'weight_updates', 'no
 def objectives(objective: str | Sequence[str]) -> tuple[objective_lib.Objective, ...]:
   """The study's objectives: one name, or several as '(val_accuracy, parameter_count)'
   or a sequence of names (each a per-epoch metric or a network's cost, core.costs)."""
-  return objective_lib.objectives_of(objective, (*OBJECTIVES, *costs.COSTS))
+  return objective_lib.objectives_of(objective,
+                                     (*OBJECTIVES, *costs.COSTS, *costs.LATENCIES))
 
 
 def constraints(value: str | Sequence[str]) -> tuple[objective_lib.Constraint, ...]:
   """The study's bounds, '(parameter_count <= 100000, val_accuracy >= 0.97)', each on a
   per-epoch metric or a cost; '' for none."""
-  return objective_lib.constraints_of(value, (*OBJECTIVES, *costs.COSTS))
+  return objective_lib.constraints_of(value,
+                                      (*OBJECTIVES, *costs.COSTS, *costs.LATENCIES))
 
 
 def tracked_objective(objective: str) -> str:

@@ -20,6 +20,7 @@ from jaxmlp.core import costs
 from jaxmlp.core import objective as objective_lib
 from jaxmlp.core import pareto
 from jaxmlp.common.errors import UserError
+from jaxmlp.engine import latency
 from jaxmlp.studies import space
 from jaxmlp.studies import study as study_lib
 
@@ -128,6 +129,9 @@ def pareto_scores(history: dict[str, np.ndarray], done: int,
   def values(name):
     if name in costs.COSTS:
       return np.array([costs.of(name, m.values['hidden_sizes']) for m in members],
+                      np.float64)
+    if name in costs.LATENCIES:
+      return np.array([latency.of(name, m.values['hidden_sizes']) for m in members],
                       np.float64)
     return np.asarray(history[name][:, done - 1], np.float64)
   losses_MK = np.stack([o.loss(values(o.name))
