@@ -10,6 +10,7 @@ from jaxmlp.core import divergence
 from jaxmlp.report import figures
 from jaxmlp.store import records as records_lib
 from jaxmlp.store import folders
+from jaxmlp.report import growth
 from jaxmlp.report import pareto as pareto_report
 from jaxmlp.report import summaries
 from jaxmlp.report import test_set
@@ -93,7 +94,8 @@ def results_section(records: list[MemberRecord], config, study_dir: Path, split,
   if len(grouped) > 1:
     lines += _ranking(grouped, config, study_dir / 'figures')
   if len(study_lib.objectives(config.objective)) > 1:
-    lines += pareto_report.section(grouped, config, study_dir)
+    lines += (pareto_report.section(grouped, config, study_dir)
+              + growth.section(study_dir, config))
   if config.confusion_matrix and not retrained:
     label = summaries.best_label(grouped, study_lib.tracked_objective(config.objective))
     lines += test_set.best_model_section(label, grouped[label], config, split, study_dir)

@@ -273,3 +273,13 @@ def pareto_front(frame, names: list[str], title: str, path: Path,
     axis.legend(fontsize=8)
   fig.suptitle(title, fontsize=11)
   return save(fig, path)
+
+
+def growth(frame, path: Path) -> Path:
+  """The hypervolume (report.growth.timeline) against the seconds of the run."""
+  fig, axis = plt.subplots(figsize=(6, 3.5))
+  axis.step(frame.seconds, frame.hypervolume, where='post', color='#4c72b0')
+  axis.set_xlabel('seconds since the run started')
+  axis.set_ylabel('hypervolume of the front so far')
+  axis.grid(alpha=0.3)
+  return save(fig, path)

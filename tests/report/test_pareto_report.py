@@ -9,7 +9,9 @@ import sys
 import pandas as pd
 
 import jaxmlp
+from jaxmlp.report import growth
 from jaxmlp.report import pareto as pareto_report
+from jaxmlp.studies import study
 
 _RUN = ['--study=baseline', "--config.hidden_sizes=((16,), (64,), (64, 32))", '--seeds=2',
         '--epochs=1', '--data_limit=600', '--progress=false', '--tensorboard=false']
@@ -36,6 +38,14 @@ def test_a_multi_objective_grid_reports_its_front(tmp_path):
   assert '## Pareto front' in report and 'Hypervolume' in report
   assert '![Pareto front](figures/pareto_front.png)' in report
   assert (several / 'figures' / pareto_report.FIGURE_FILE).stat().st_size > 10_000
+  # The growth ends at the report's hypervolume, against the same reference point.
+  objectives = study.objectives(OBJECTIVES)
+  reference = pareto_report.reference_point(pareto_report.losses(front, objectives))
+  grown = growth.timeline(several, objectives, (), reference)
+  assert len(grown) == 6 and (grown.seconds >= 0).all() and grown.seconds.is_monotonic_increasing
+  assert f'Hypervolume {grown.hypervolume.iloc[-1]:.6g},' in report
+  assert list(grown.configurations) == sorted(grown.configurations)
+  assert '![hypervolume growth](figures/hypervolume_growth.png)' in report
   for label in front.label[front.pareto_rank == 0]:
     assert f'| {label} |' in report.split('## Pareto front')[1]
   members = jaxmlp.read_results(several)

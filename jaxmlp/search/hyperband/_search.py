@@ -24,6 +24,7 @@ from jaxmlp.common import faults
 from jaxmlp.engine import runner
 from jaxmlp.common.errors import UserError
 from jaxmlp.store import records as records_lib
+from jaxmlp.report import growth
 from jaxmlp.report import pareto as pareto_report
 from jaxmlp.report import summaries
 from jaxmlp.search import base
@@ -79,7 +80,8 @@ class HyperbandOutcome(base.Outcome):
     if len(study_lib.objectives(config.objective)) > 1:
       grouped = {t.records[0].label: t.records for t in self.trials
                  if t.status == 'COMPLETED'}
-      lines += pareto_report.section(grouped, config, study_dir)
+      lines += (pareto_report.section(grouped, config, study_dir)
+                + growth.section(study_dir, config))
     return lines
 
 

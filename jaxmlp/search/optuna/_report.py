@@ -16,6 +16,7 @@ from jaxmlp.data import mnist as data_lib
 from jaxmlp.report import figures
 from jaxmlp.store import records as records_lib
 from jaxmlp.search import base
+from jaxmlp.report import growth
 from jaxmlp.report import pareto as pareto_report
 from jaxmlp.search.optuna import _pareto_rungs
 from jaxmlp.search.optuna import _space
@@ -186,7 +187,8 @@ def _several_objectives(search: OptunaOutcome, config, study_dir: Path, finished
   for r in search.records:
     if r.trial.trial in numbers:
       grouped.setdefault(r.trial.configuration, []).append(r)   # trials alike: more seeds
-  return lines + pareto_report.section(grouped, config, study_dir)
+  return lines + (pareto_report.section(grouped, config, study_dir)
+                  + growth.section(study_dir, config))
 
 
 def _dashboard_url(storage: str) -> str:

@@ -14,6 +14,7 @@ from jaxmlp.core import objective as objective_lib
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.search.pbt import _figures
 from jaxmlp.store import records as records_lib
+from jaxmlp.report import growth
 from jaxmlp.report import pareto as pareto_report
 from jaxmlp.report import summaries
 from jaxmlp.search import base
@@ -84,7 +85,8 @@ class PBTOutcome(base.Outcome):
       grouped = {}
       for r in self.records:
         grouped.setdefault(r.label, []).append(r)
-      lines += pareto_report.section(grouped, config, study_dir)
+      lines += (pareto_report.section(grouped, config, study_dir)
+                + growth.section(study_dir, config))
     return lines
 
 
