@@ -44,22 +44,34 @@ def storage_url(study_dir: Path, storage: str | None) -> str | optuna.storages.B
       engine_kwargs={'connect_args': {'timeout': 60}})
 
 
-# A trial's constraint values (<= 0: each holds), as Optuna's constraints_func
-# returns them and its samplers and study.best_trials read them.
+# A trial's constraint values (<= 0: each holds), kept as a user attribute too (the
+# report ranks by them whatever Optuna's version).
 CONSTRAINTS_ATTR = 'constraints'
+# Optuna 5 sets constraints on the trial (its samplers and best_trials read them
+# there) and deprecates the samplers' constraints_func, which Optuna 4 needs.
+TRIAL_CONSTRAINTS = hasattr(optuna.trial.Trial, 'set_constraint')
 
 
 def constraint_values(trial: optuna.trial.FrozenTrial) -> list[float]:
-  """constraints_func: what the worker wrote before telling the trial (a trial told
-  without them, failed or interrupted, violates nothing Optuna would look at)."""
+  """constraints_func (Optuna 4): what the worker wrote before telling the trial (a
+  trial told without them, failed or interrupted, violates nothing Optuna looks at)."""
   return list(trial.user_attrs.get(CONSTRAINTS_ATTR, ()))
+
+
+def set_constraints(trial: optuna.trial.Trial, constraints, values: list[float]) -> None:
+  """The trial's constraint values, where the samplers and study.best_trials of this
+  Optuna version read them, before it is told."""
+  trial.set_user_attr(CONSTRAINTS_ATTR, values)
+  if TRIAL_CONSTRAINTS:
+    for constraint, value in zip(constraints, values):
+      trial.set_constraint(str(constraint), value)
 
 
 def sampler_of(config, worker_id: int) -> optuna.samplers.BaseSampler:
   seed = config.search_seed + 1000 * worker_id   # workers must not propose alike
   kind = config.optuna.sampler
-  bounded = ({'constraints_func': constraint_values}
-             if study_lib.constraints(config.get('constraints', '')) else {})
+  bounded = ({'constraints_func': constraint_values} if not TRIAL_CONSTRAINTS and
+             study_lib.constraints(config.get('constraints', '')) else {})
   if kind == 'tpe':
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True, **bounded)
   if kind == 'random':

@@ -254,9 +254,9 @@ class OptunaWorker:
     else:
       values = self.several.values(per_seed)
       value = math.nan if not all(map(math.isfinite, values)) else 0.0
-      if self.several.constraints:   # read by constraints_func and study.best_trials
-        run.trial.set_user_attr(_study.CONSTRAINTS_ATTR,
-                                self.several.constraint_values(per_seed))
+      if self.several.constraints:   # read by the samplers and study.best_trials
+        _study.set_constraints(run.trial, self.several.constraints,
+                               self.several.constraint_values(per_seed))
     if state == optuna.trial.TrialState.COMPLETE and not math.isfinite(value):
       state = optuna.trial.TrialState.FAIL   # diverged: no score to rank
     if state == optuna.trial.TrialState.COMPLETE:
