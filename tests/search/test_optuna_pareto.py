@@ -117,3 +117,20 @@ def test_what_cannot_take_several_objectives_is_refused_in_one_line(setting, val
   with pytest.raises(UserError, match=message) as error:
     pipeline.check_study(config, study.training_rows(config))
   assert '\n' not in str(error.value)
+
+
+def test_tensorboard_has_each_trials_objectives(searched):
+  from tensorboard.backend.event_processing import event_multiplexer  # pylint: disable=g-import-not-at-top
+  folder, optuna_study = searched
+  multiplexer = event_multiplexer.EventMultiplexer().AddRunsFromDirectory(
+      str(folder / 'tensorboard'))
+  multiplexer.Reload()
+  complete = [t for t in optuna_study.get_trials()
+              if t.state == optuna.trial.TrialState.COMPLETE]
+  assert complete
+  for t in complete:
+    run = f'trials/trial-{t.number:04d}__seed{t.number}'
+    accuracy, = multiplexer.Scalars(run, 'objective/val_accuracy')
+    size, = multiplexer.Scalars(run, 'objective/parameter_count')
+    assert np.float32(accuracy.value) == np.float32(t.values[0])
+    assert size.value == t.values[1]

@@ -275,7 +275,8 @@ class OptunaWorker:
       folders.write_record(folder, record)
       self.written[folder.name] = record
       if self.settings.board is not None:
-        self.settings.board.finish(board_run, record.epochs_trained, {}, status)
+        self.settings.board.finish(board_run, record.epochs_trained, {}, status,
+                                   record=record)
     run.program.release(run.slots)
     self.running.remove(run)
     faults.passed('trial')
