@@ -133,9 +133,10 @@ def read_results(study_dir: str | Path) -> pd.DataFrame:
     ranks = pareto_report.ranked(_by_configuration(members), objectives, constraints)
     ranks = ranks.set_index('label')[['pareto_rank', 'crowding_distance']
                                      + (['violation'] if constraints else [])]
-    trained = frame.role != 'final'
+    keys = pd.Series([_configuration_of(role, record) for role, _, record in members],
+                     index=frame.index)
     for column in ranks.columns:
-      frame[column] = frame.label.map(ranks[column]).where(trained)
+      frame[column] = keys.map(ranks[column])
   return frame
 
 
@@ -190,10 +191,22 @@ def read_pareto(study_dir: str | Path, objective: str | Sequence[str],
   return pareto_report.ranked(groups, objectives, bounds)
 
 
+def _configuration_of(role: str, record: records.MemberRecord) -> str | None:
+  """Which configuration a member stands for in a Pareto ranking (the report's rule):
+  its label; an Optuna trial's configuration, where it completed; none for a final
+  model or a pruned or failed trial."""
+  if role == 'final':
+    return None
+  if record.trial is not None:
+    return record.trial.configuration if record.trial.state == 'COMPLETE' else None
+  return record.label
+
+
 def _by_configuration(members) -> dict[str, list[records.MemberRecord]]:
-  """The trained members' records (final models aside) by configuration label."""
+  """The records each configuration's Pareto ranking is by (_configuration_of)."""
   groups: dict[str, list[records.MemberRecord]] = {}
   for role, _, record in members:
-    if role != 'final':
-      groups.setdefault(record.label, []).append(record)
+    key = _configuration_of(role, record)
+    if key is not None:
+      groups.setdefault(key, []).append(record)
   return groups

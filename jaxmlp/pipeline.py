@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from jaxmlp.core import costs
 from jaxmlp.core import train
 from jaxmlp.data import mnist as data_lib
 from jaxmlp.engine import checkpoint as checkpoint_lib
@@ -36,6 +37,7 @@ def check_study(config: ml_collections.ConfigDict, rows: int) -> None:
   retraining would train. `config` gets every search's section (registry.complete)."""
   registry.complete(config)
   checks.check_run(config)
+  _require_one_process_for_latency(config)
   search = registry.search_named(config.search)
   registry.check_settings(config)
   search.validate_config(config, rows)
@@ -43,6 +45,17 @@ def check_study(config: ml_collections.ConfigDict, rows: int) -> None:
     checks.check_members(search.final_configurations(config), rows)
   except UserError as e:
     raise UserError(str(e).replace('--config.batch_size', '--final_batch_size')) from None
+
+
+def _require_one_process_for_latency(config: ml_collections.ConfigDict) -> None:
+  """A latency objective or bound is timed on the device of the process that needs it:
+  under jax.distributed each host would time its own and decide otherwise."""
+  named = {o.name for o in study_lib.objectives(config.objective)} | {
+      c.name for c in study_lib.constraints(config.constraints)}
+  if jax.process_count() > 1 and named & set(costs.LATENCIES):
+    raise UserError(f'--config.objective={config.objective} times the network on each '
+                    'host: run a study with latency_ms or batch_latency_ms in one process '
+                    '(without jax.distributed)')
 
 
 def require_fit(search: base.Search, config: ml_collections.ConfigDict,

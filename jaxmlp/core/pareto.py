@@ -34,6 +34,16 @@ def as_losses(losses_NM) -> np.ndarray:
   return losses_NM
 
 
+def failed_as_worst(losses_NM) -> np.ndarray:
+  """A copy where a point with any loss that is not finite (a diverged member) is
+  +inf in every objective: worse than every finite point, so it can be on no front
+  of finite points (NaN as +inf in one objective alone would leave it non-dominated
+  where its other losses are the smallest)."""
+  losses_NM = as_losses(losses_NM)
+  losses_NM[~np.isfinite(losses_NM).all(axis=1)] = np.inf
+  return losses_NM
+
+
 def dominates(a_M, b_M) -> bool:
   """a is no worse than b in every objective and better in one."""
   a_M, b_M = as_losses([a_M])[0], as_losses([b_M])[0]

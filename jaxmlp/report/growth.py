@@ -1,7 +1,8 @@
 """How a study's hypervolume grew while it ran: after each member finished (its
 result.json written, members/ or trials/; final models aside), the hypervolume of the
 front of what had finished, against one reference point. Seconds count from run.json,
-written before anything trains (a resumed run's pause is counted in).
+written before anything trains (a resumed run's pause is counted in; where a rerun that
+added work wrote it again, from the first finished member).
 
 A configuration counts from its first finished seed (its mean over those so far);
 an Optuna trial that was pruned or failed is never a point of the front.
@@ -23,7 +24,6 @@ FIGURE_FILE = 'hypervolume_growth.png'
 
 def _finished(study_dir: Path) -> list[tuple[float, object]]:
   """(seconds since the run started, record) of every trained member, in that order."""
-  start = (study_dir / run_identity.RUN_FILE).stat().st_mtime
   out = []
   for root in ('members', 'trials'):
     if not (study_dir / root).is_dir():
@@ -32,8 +32,11 @@ def _finished(study_dir: Path) -> list[tuple[float, object]]:
       record = folders.read_member(directory)
       if record is None or (record.trial is not None and record.trial.state != 'COMPLETE'):
         continue
-      out.append(((directory / folders.RESULT_FILE).stat().st_mtime - start, record))
-  return sorted(out, key=lambda pair: pair[0])
+      out.append(((directory / folders.RESULT_FILE).stat().st_mtime, record))
+  # run.json is written before anything trains, and again where a rerun adds work:
+  # then the first finished member's time is the earlier.
+  start = min([(study_dir / run_identity.RUN_FILE).stat().st_mtime] + [t for t, _ in out])
+  return sorted(((t - start, record) for t, record in out), key=lambda pair: pair[0])
 
 
 def timeline(study_dir: Path, objectives, constraints=(), reference_M=None

@@ -76,8 +76,10 @@ def violation(frame: pd.DataFrame, constraints) -> np.ndarray:
 
 
 def losses(frame: pd.DataFrame, objectives) -> np.ndarray:
-  """The frame's objective means as losses (maximized ones negated)."""
-  return np.stack([o.loss(frame[o.name].to_numpy(np.float64)) for o in objectives], axis=1)
+  """The frame's objective means as losses (maximized ones negated); a configuration
+  with a mean that is not finite (a diverged seed) is the worst in every objective."""
+  return pareto.failed_as_worst(np.stack(
+      [o.loss(frame[o.name].to_numpy(np.float64)) for o in objectives], axis=1))
 
 
 def reference_point(losses_NM: np.ndarray) -> np.ndarray:
@@ -155,7 +157,8 @@ def section(grouped: dict[str, list[MemberRecord]], config, study_dir: Path) -> 
   if any(name in costs.LATENCIES for name in names + [c.name for c in constraints]):
     lines += [f'Latencies: the median of {latency.REPEATS} timed calls of the jitted forward '
               f'pass ({", ".join(f"{n}: batch {b}" for n, b in latency.BATCHES.items())}) '
-              f'on {jax.devices()[0]}, once per network ({latency.FILE}); they depend on '
+              f'on {latency.device() or jax.devices()[0]}, once per network '
+              f'({latency.FILE}); they depend on '
               'the machine and its load.', '']
   from jaxmlp.report import figures   # pylint: disable=import-outside-toplevel  (matplotlib)
   marked = (config.final_reference or {}).get('configuration')

@@ -47,7 +47,7 @@ class OptunaTrial:
   worker: str
   state: str | None = None    # optuna's TrialState name, once told
   value: float | None = None  # what the study was told (None if not finite)
-  values: list[float] | None = None   # several objectives: what the study was told
+  values: list[float | None] | None = None   # several objectives (None: not finite)
 
 
 def best_epoch(history: History, objective: str) -> int | None:

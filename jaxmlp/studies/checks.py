@@ -144,17 +144,22 @@ def _check_objectives(config: ml_collections.ConfigDict, problems: list[str]) ->
                     'one objective so far; several objectives run with --search='
                     + ' or '.join(MULTI_OBJECTIVE_SEARCHES))
   reference = config.get('hypervolume_reference', ())
-  if reference and len(reference) != len(names):
+  if reference == () or reference == []:
+    return
+  if not (isinstance(reference, (tuple, list)) and len(reference) == len(names) and
+          all(_number(v) and math.isfinite(v) for v in reference)):
     problems.append(f'--config.hypervolume_reference={_shown(reference)} is impossible: give '
-                    f'one value per objective, {len(names)} ({", ".join(names)})')
+                    f'one finite number per objective, {len(names)} ({", ".join(names)}), '
+                    "e.g. '(0.9, 700000)'")
 
 
 def _check_constraints(config: ml_collections.ConfigDict, problems: list[str]) -> None:
   """Bounds on known names, on a study of several objectives (feasibility ranks
   before Pareto dominance, and one objective has no Pareto ranking to put it in)."""
   text = config.get('constraints', '')
-  if not isinstance(text, str):
-    problems.append(f'--config.constraints={_shown(text)} is impossible: give bounds as '
+  if not (isinstance(text, str) or (isinstance(text, (tuple, list)) and
+                                    all(isinstance(t, str) for t in text))):
+    problems.append(f'--config.constraints={text!r} is impossible: give bounds as '
                     "'(parameter_count <= 100000,)'")
     return
   try:

@@ -39,7 +39,7 @@ RUN_FIELDS = ('validation_split', 'seeds', 'arm', 'objective', 'constraints', 's
 # May change between reruns of one run: what the report shows, how programs are cut.
 # (A search's own such settings: its Setting(free=True).)
 FREE_FIELDS = ('name', 'reference', 'final_reference', 'confusion_matrix',
-               'max_members_per_program')
+               'max_members_per_program', 'hypervolume_reference')
 # Set in a config file only: structured values with no command-line syntax.
 FILE_ONLY_FIELDS = ('arms', 'reference', 'final_reference')
 OBJECTIVES = ('val_accuracy', 'val_loss', 'val_f1')   # per epoch: one picks a member's epoch

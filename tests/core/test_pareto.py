@@ -119,3 +119,12 @@ def test_spread_keeps_the_extremes_and_drops_the_most_crowded_first():
   assert pareto.spread(losses, 3).tolist() == [0, 4, 5]
   assert pareto.spread(losses, 2).tolist() == [0, 5]
   assert pareto.spread(losses, 0).tolist() == []
+
+
+def test_a_failed_point_is_worst_in_every_objective():
+  """NaN as +inf in one objective alone leaves a diverged point with the smallest other
+  loss on the front; as the worst in all it is dominated by every finite point."""
+  losses = np.array([[np.nan, 1000], [-0.9, 5000], [-0.95, 20000]])
+  assert pareto.nondominated_ranks(losses).tolist() == [0, 0, 0]
+  assert pareto.nondominated_ranks(pareto.failed_as_worst(losses)).tolist() == [1, 0, 0]
+  assert np.isinf(pareto.failed_as_worst([[1.0, np.inf]])).all()

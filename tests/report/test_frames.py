@@ -109,11 +109,14 @@ def test_import_jaxmlp_loads_neither_pandas_nor_jax(tmp_path):
 
 def test_read_pareto_ranks_the_configurations_by_their_files(study_dir):
   """Means over seeds from the result.json files, costs from the layer sizes, and the
-  front by brute-force dominance (maximize accuracy, minimize parameters)."""
+  front by brute-force dominance (maximize accuracy, minimize parameters). An Optuna
+  trial counts where it completed, as its configuration (trials alike: more seeds)."""
   by_label: dict[str, list[dict]] = {}
   for (role, _), result in _result_files(study_dir).items():
-    if role != 'final':
-      by_label.setdefault(result['label'], []).append(result)
+    if role == 'final' or result.get('state', 'COMPLETE') != 'COMPLETE':
+      continue
+    key = result['configuration'] if 'trial' in result else result['label']
+    by_label.setdefault(key, []).append(result)
   frame = jaxmlp.read_pareto(study_dir, '(val_accuracy, parameter_count)')
   assert sorted(frame.label) == sorted(by_label)
   points = {}

@@ -51,6 +51,20 @@ def test_the_kind_of_record_follows_its_fields():
   assert continued.run.initial_epoch == 1
 
 
+def test_a_trial_of_several_objectives_with_a_diverged_one_writes_and_reads(tmp_path):
+  """A multi-objective trial told NaN (a diverged seed's mean) keeps its values as
+  null, and its result.json reads back (the report reads every trial's)."""
+  obj = json.loads((FIXTURES / 'optuna_trial.json').read_text())
+  trial = records.MemberRecord.from_json(obj)
+  several = records.OptunaTrial(**{**trial.trial.__dict__, 'value': None,
+                                   'values': [None, 12345.0], 'state': 'FAIL'})
+  record = records.MemberRecord(**{**trial.__dict__, 'trial': several})
+  folders.write_record(tmp_path, record)
+  back = folders.read_member(tmp_path)
+  assert back.trial.values == [None, 12345.0] and back.trial.value is None
+  assert 'values' not in trial.to_json()   # one objective: the file as before
+
+
 def _program_result(history, test_loss=0.3, schedule=None):
   """What engine.program.run_program returns, for one member."""
   epochs = len(history['val_loss'])

@@ -7,9 +7,9 @@ with every trial of the study that reached it before (any worker's: the rung's
 values are user attributes in the storage), by non-dominated sorting of its
 objectives, feasibility first (Deb's rules), then crowding distance (NSGA-II's order,
 as multi-objective ASHA ranks, Schmucker et al. 2021). It goes on if it is among the
-best n // 3 of the n (while n < 3: if no trial there dominates it, where Optuna's
-single-objective rule asks for the best value), else it is pruned and its slots take
-the next trial.
+best n // 3 of the n (while n < 3: if it has rank 0, where Optuna's single-objective
+rule asks for the best value), else it is pruned and its slots take the next trial. A
+trial with a value that is not finite (diverged) is the worst in every objective.
 Each trial's value at a rung is the one it would be told if it ended there: each
 objective's mean over its executions at the epoch the tracker kept so far.
 """
@@ -41,24 +41,23 @@ def _finite_or_none(values) -> list[float | None]:
 def decide(study: optuna.Study, trial: optuna.trial.Trial, rung: int,
            losses_M: list[float], violation: float) -> bool:
   """Writes the trial's place at `rung` and whether it goes on (True) or is pruned."""
-  trial.set_user_attr(f'{PREFIX}{rung}', {'losses': _finite_or_none(losses_M),
-                                          'violation': float(min(violation, 1e300))})
+  mine = {'losses': _finite_or_none(losses_M), 'violation': float(min(violation, 1e300))}
+  trial.set_user_attr(f'{PREFIX}{rung}', mine)
   reached = [t for t in study.get_trials(deepcopy=False)
              if f'{PREFIX}{rung}' in t.user_attrs and t.number != trial.number]
-  points = [t.user_attrs[f'{PREFIX}{rung}'] for t in reached]
-  losses_NM = np.array([[np.inf if v is None else v for v in p['losses']] for p in points]
-                       + [[np.inf if v is None else v for v in
-                           _finite_or_none(losses_M)]], np.float64)
-  violation_N = np.array([p['violation'] for p in points] + [violation], np.float64)
+  points = [t.user_attrs[f'{PREFIX}{rung}'] for t in reached] + [mine]   # as stored
+  losses_NM = pareto.failed_as_worst(   # a diverged trial: worst in every objective
+      [[np.inf if v is None else v for v in p['losses']] for p in points])
+  violation_N = np.array([p['violation'] for p in points], np.float64)
   violation_N = violation_N if (violation_N > 0).any() else None
   order = pareto.best_first(losses_NM, violation_N)
-  place = int(np.flatnonzero(order == len(points))[0])   # this trial is the last point
+  place = int(np.flatnonzero(order == len(points) - 1)[0])   # this trial is the last
   kept = len(order) // REDUCTION_FACTOR
   if kept:
     goes_on = place < kept
-  else:   # too few to keep a share: as Optuna's, the best goes on; here, the front
-    rank = pareto.nondominated_ranks(losses_NM, violation_N)[-1]
-    goes_on = rank == 0 and (violation_N is None or violation_N[-1] <= 0)
+  else:   # too few to keep a share: as Optuna's, the best goes on; here, rank 0 (the
+    # front, or where none is feasible the least violation: Deb's rules)
+    goes_on = pareto.nondominated_ranks(losses_NM, violation_N)[-1] == 0
   trial.set_user_attr(f'{PREFIX}{rung}_decision', {
       'place': place, 'of': len(order), 'kept': kept,
       'decision': 'continued' if goes_on else 'pruned'})

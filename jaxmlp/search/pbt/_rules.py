@@ -134,8 +134,8 @@ def pareto_scores(history: dict[str, np.ndarray], done: int,
       return np.array([latency.of(name, m.values['hidden_sizes']) for m in members],
                       np.float64)
     return np.asarray(history[name][:, done - 1], np.float64)
-  losses_MK = np.stack([o.loss(values(o.name))
-                        for o in study_lib.objectives(config.objective)], axis=1)
+  losses_MK = pareto.failed_as_worst(np.stack(   # a diverged member: worst in all
+      [o.loss(values(o.name)) for o in study_lib.objectives(config.objective)], axis=1))
   bounds = study_lib.constraints(config.get('constraints', ''))
   if not bounds:
     return losses_MK, None
