@@ -71,7 +71,7 @@ def _command(name: str, args, out: Path) -> list[str]:
     extra.append(f'--config.pbt.population={args.population}')
   return [sys.executable, '-m', 'jaxmlp.launch', '--study=finetune_pareto', '--seeds=1',
           f'--epochs={args.epochs}', f'--data_limit={args.rows}', '--progress=false',
-          '--tensorboard=false', '--compilation_cache=false', '--config.final_epochs=0',
+          '--tensorboard=false', '--config.final_epochs=0',
           f'--config.hypervolume_reference=({args.reference_accuracy}, '
           f'{REFERENCE_PARAMETERS})',
           f'--output_dir={out}', *extra]
