@@ -106,6 +106,41 @@ def _measure(name: str, args, work: Path) -> dict:
                   parameter_count=int(r.parameter_count)) for r in front.itertuples()])
 
 
+def rungs_of(folder: Path) -> dict[int, dict[str, int]]:
+  """An Optuna run's rung decisions (trials reached, continued, pruned per rung)."""
+  import optuna   # pylint: disable=import-outside-toplevel
+  from jaxmlp.search.optuna import _pareto_rungs   # pylint: disable=import-outside-toplevel
+  optuna.logging.set_verbosity(optuna.logging.WARNING)
+  study = optuna.load_study(study_name='finetune_pareto',
+                            storage=f'sqlite:///{folder / "optuna.db"}')
+  return _pareto_rungs.decisions(study.get_trials(deepcopy=False))
+
+
+def _at(timeline, seconds: float) -> float:
+  """The hypervolume a timeline had reached by `seconds`."""
+  reached = [volume for t, volume in timeline if t <= seconds]
+  return reached[-1] if reached else 0.0
+
+
+def pruning(results: list[dict], work: Path) -> str:
+  """Each sampler with pruning by Pareto rank against without: the rungs' decisions,
+  and both hypervolumes at the pruned run's wall time."""
+  by_name = {r['name']: r for r in results}
+  lines = ['| sampler | rung decisions (reached/pruned) | pruned run: s, hypervolume | '
+           'unpruned at that time | unpruned at its end (s) |', '|---|---|---|---|---|']
+  for name in ('nsga2', 'tpe'):
+    if name not in by_name or f'{name}+sh' not in by_name:
+      continue
+    pruned, plain = by_name[f'{name}+sh'], by_name[name]
+    rungs = rungs_of(work / f'{name}_sh' / 'finetune_pareto')
+    shown = ', '.join(f'epoch {3 ** k}: {c["reached"]}/{c["pruned"]}' for k, c in rungs.items())
+    end = pruned['timeline'][-1][0]
+    lines.append(f'| {name} | {shown} | {end:.0f}, {pruned["hypervolume"]:.4g} | '
+                 f'{_at(plain["timeline"], end):.4g} | {plain["hypervolume"]:.4g} '
+                 f'({plain["timeline"][-1][0]:.0f}) |')
+  return '\n'.join(lines)
+
+
 def _reach(timeline, target: float) -> float:
   for seconds, volume in timeline:
     if volume >= target:
@@ -144,7 +179,14 @@ def main(argv=None):
   parser.add_argument('--quick', action='store_true', help='1,200 rows, 2 epochs')
   parser.add_argument('--json', default=None)
   parser.add_argument('--work_dir', default=None)
+  parser.add_argument('--tables_from', default=None,
+                      help="print the tables of a finished run's --json (with its --work_dir)")
   args = parser.parse_args(argv)
+  if args.tables_from:
+    results = json.loads(Path(args.tables_from).read_text())['results']
+    print(table(results), pruning(results, Path(args.work_dir)), fronts(results),
+          sep='\n\n')
+    return
   if args.quick:
     args.rows, args.epochs, args.population, args.iterations = 1200, 2, 8, 2
     args.reference_accuracy = 0.3
@@ -157,9 +199,7 @@ def main(argv=None):
           f'{results[-1]["hypervolume"]:.4g}', flush=True)
     if args.json:
       Path(args.json).write_text(json.dumps(dict(args=vars(args), results=results), indent=1))
-  print(table(results))
-  print()
-  print(fronts(results))
+  print(table(results), pruning(results, work), fronts(results), sep='\n\n')
 
 
 if __name__ == '__main__':
