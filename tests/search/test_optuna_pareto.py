@@ -133,3 +133,14 @@ def test_tensorboard_has_each_trials_objectives(searched):
     size, = multiplexer.Scalars(run, 'objective/parameter_count')
     assert np.float32(accuracy.value) == np.float32(t.values[0])
     assert size.value == t.values[1]
+
+
+def test_gp_with_several_objectives_needs_optuna_4_4(monkeypatch):
+  from jaxmlp.search import optuna as optuna_search  # pylint: disable=g-import-not-at-top
+  config = registry.complete(study.load_config('finetune_optuna'))
+  config.objective, config.optuna.sampler = OBJECTIVES, 'gp'
+  config.optuna.pruner = 'successive_halving'
+  pipeline.check_study(config, study.training_rows(config))   # this Optuna: accepted
+  monkeypatch.setattr(optuna_search, '_version', lambda package: (4, 3, 0))
+  with pytest.raises(UserError, match='sampler=gp takes several objectives from Optuna 4.4'):
+    pipeline.check_study(config, study.training_rows(config))

@@ -6,6 +6,9 @@ _search runs a worker and gathers its outcome; _report is its part of the report
 They import Optuna (a second to import) when the search runs, not for --help.
 """
 
+import importlib.metadata
+import re
+
 import ml_collections
 
 from jaxmlp.common import numbers
@@ -76,10 +79,19 @@ def _check_several_objectives(config: ml_collections.ConfigDict) -> None:
     raise UserError(f'--config.optuna.sampler={sampler} takes one objective and the study '
                     f'has several ({config.objective}): choose one of '
                     f"{', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+  if sampler == 'gp' and _version('optuna') < (4, 4):   # GPSampler: several from 4.4
+    raise UserError(f'--config.optuna.sampler=gp takes several objectives from Optuna 4.4 '
+                    f"and this is {importlib.metadata.version('optuna')}: pip install "
+                    "'optuna>=4.4', or choose nsga2 or tpe")
   if pruner not in MULTI_OBJECTIVE_PRUNERS:
     raise UserError(f'--config.optuna.pruner={pruner} judges one value and the study has '
                     f'several objectives: choose --config.optuna.pruner=successive_halving '
                     '(rungs ranked by Pareto dominance, in the program) or none')
+
+
+def _version(package: str) -> tuple[int, ...]:
+  """An installed package's version as numbers ('4.3.0' -> (4, 3, 0)), without importing it."""
+  return tuple(int(part) for part in re.findall(r'\d+', importlib.metadata.version(package))[:3])
 
 
 __all__ = ['OptunaSearch']
