@@ -37,7 +37,6 @@ def check_study(config: ml_collections.ConfigDict, rows: int) -> None:
   retraining would train. `config` gets every search's section (registry.complete)."""
   registry.complete(config)
   checks.check_run(config)
-  _require_one_process_for_latency(config)
   search = registry.search_named(config.search)
   registry.check_settings(config)
   search.validate_config(config, rows)
@@ -49,10 +48,12 @@ def check_study(config: ml_collections.ConfigDict, rows: int) -> None:
 
 def _require_one_process_for_latency(config: ml_collections.ConfigDict) -> None:
   """A latency objective or bound is timed on the device of the process that needs it:
-  under jax.distributed each host would time its own and decide otherwise."""
+  under jax.distributed each host would time its own and decide otherwise. (Asked once
+  the devices are set up: asking JAX earlier would fix them before --cpu_devices or
+  jax.distributed.initialize could.)"""
   named = {o.name for o in study_lib.objectives(config.objective)} | {
       c.name for c in study_lib.constraints(config.constraints)}
-  if jax.process_count() > 1 and named & set(costs.LATENCIES):
+  if named & set(costs.LATENCIES) and jax.process_count() > 1:
     raise UserError(f'--config.objective={config.objective} times the network on each '
                     'host: run a study with latency_ms or batch_latency_ms in one process '
                     '(without jax.distributed)')
@@ -112,6 +113,7 @@ def run_study(config: ml_collections.ConfigDict, split: data_lib.Split, *, outpu
   jax.config.update('jax_default_matmul_precision', config.matmul_precision)
   registry.complete(config)
   search = registry.search_named(config.search)
+  _require_one_process_for_latency(config)
   require_fit(search, config, split)
   require_disk(config, output_dir, settings.get('tensorboard', True))
   lock = study_lock(config, output_dir, settings.get('worker_id', 0))
