@@ -14,6 +14,11 @@ Its report's "Pareto front" section, figures/pareto_front.png and pareto_front.c
 give the front; jaxmlp.read_pareto ranks the finished study by other objectives
 (e.g. '(val_loss, flops)'). Add --config.constraints='(parameter_count <= 100000,)'
 for a budget: feasible networks rank first.
+
+Measured (full MNIST, 1 seed, --epochs=4, 2-core CPU; benchmarks/RESULTS.md): the grid's
+front has 12 of the 100 configurations, from 16x16 (val accuracy 0.9258, 13,002
+parameters) to 512x512 (0.9756, 669,706), the original's 128x256 among them (0.9657,
+136,074); hypervolume 4.622e+04 against (0.9, 700,000), in 273 s.
 """
 
 import itertools
