@@ -32,6 +32,8 @@ def test_the_pareto_study_is_both_widths_by_two_objectives():
   assert [o.name for o in study.objectives(config.objective)] == ['val_accuracy',
                                                                    'parameter_count']
   assert config.final_reference['configuration'] in {m.label for m in members}
+  config.search = 'optuna'   # its own Optuna section: a sampler of several objectives
+  pipeline.check_study(config, study.training_rows(config))
 
 
 def test_the_optuna_study_is_a_space_its_search_accepts():
