@@ -10,7 +10,6 @@ an Optuna trial that was pruned or failed is never a point of the front.
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from jaxmlp.core import pareto
@@ -49,16 +48,16 @@ def timeline(study_dir: Path, objectives, constraints=(), reference_M=None
   if reference_M is None:
     everything = pareto_report.ranked(_grouped([r for _, r in finished]), objectives,
                                       constraints)
-    reference_M = pareto_report.reference_point(
-        pareto_report.losses(everything, objectives)[_feasible(everything)])
+    reference_M = pareto_report.reference_of({}, everything, objectives)
   rows = []
   for i, (seconds, _) in enumerate(finished):
     frame = pareto_report.ranked(_grouped([r for _, r in finished[:i + 1]]), objectives,
                                  constraints)
-    losses_NM = pareto_report.losses(frame, objectives)[_feasible(frame)]
+    feasible = pareto_report.feasible(frame)
+    losses_NM = pareto_report.losses(frame, objectives)[feasible]
     rows.append(dict(seconds=seconds, hypervolume=pareto.hypervolume(losses_NM, reference_M),
                      configurations=len(frame),
-                     front=int(((frame.pareto_rank == 0) & _feasible(frame)).sum())))
+                     front=int(((frame.pareto_rank == 0) & feasible).sum())))
   return pd.DataFrame(rows)
 
 
@@ -67,11 +66,6 @@ def _grouped(records) -> dict[str, list]:
   for r in records:   # an Optuna trial by its configuration, as the report groups them
     grouped.setdefault(r.trial.configuration if r.trial else r.label, []).append(r)
   return grouped
-
-
-def _feasible(frame: pd.DataFrame) -> np.ndarray:
-  return (frame['feasible'].to_numpy(bool) if 'feasible' in frame
-          else np.ones(len(frame), dtype=bool))
 
 
 def seconds_to(frame: pd.DataFrame, share: float = 0.95) -> float:

@@ -94,7 +94,7 @@ def reference_of(config, frame: pd.DataFrame, objectives) -> np.ndarray | None:
   """The hypervolume's reference point as losses: --config.hypervolume_reference (in
   each objective's own units), else REFERENCE_MARGIN past the worst feasible finite
   means; None where no configuration has a finite, feasible point."""
-  losses_NM = losses(frame, objectives)[_feasible(frame)]
+  losses_NM = losses(frame, objectives)[feasible(frame)]
   if config.get('hypervolume_reference'):
     return np.array([o.loss(float(v)) for o, v in zip(objectives,
                                                        config.hypervolume_reference)])
@@ -103,7 +103,8 @@ def reference_of(config, frame: pd.DataFrame, objectives) -> np.ndarray | None:
   return reference_point(losses_NM)
 
 
-def _feasible(frame: pd.DataFrame) -> np.ndarray:
+def feasible(frame: pd.DataFrame) -> np.ndarray:
+  """Which rows of a ranked frame meet its constraints (all, where it has none)."""
   return (frame['feasible'].to_numpy(bool) if 'feasible' in frame
           else np.ones(len(frame), dtype=bool))
 
@@ -113,7 +114,7 @@ def hypervolume_line(config, frame: pd.DataFrame, objectives) -> str | None:
   reference = reference_of(config, frame, objectives)
   if reference is None:
     return None
-  volume = pareto.hypervolume(losses(frame, objectives)[_feasible(frame)], reference)
+  volume = pareto.hypervolume(losses(frame, objectives)[feasible(frame)], reference)
   shown = ', '.join(f'{o.name} {o.loss(value):.6g}'   # a loss's negation is the value
                     for value, o in zip(reference, objectives))
   how = ('--config.hypervolume_reference' if config.get('hypervolume_reference') else
@@ -139,7 +140,7 @@ def section(grouped: dict[str, list[MemberRecord]], config, study_dir: Path) -> 
   constraints = study_lib.constraints(config.get('constraints', ''))
   frame = ranked(grouped, objectives, constraints)
   folders.write_atomic(study_dir / FRONT_FILE, frame.to_csv(index=False).encode())
-  front = frame[(frame.pareto_rank == 0) & _feasible(frame)].sort_values(
+  front = frame[(frame.pareto_rank == 0) & feasible(frame)].sort_values(
       objectives[0].name, ascending=objectives[0].minimize, kind='stable')  # 1st's best first
   names = [o.name for o in objectives]
   bounded = (' that satisfy ' + ', '.join(map(str, constraints))) if constraints else ''
